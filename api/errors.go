@@ -1,0 +1,80 @@
+package api
+
+import (
+	"errors"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/evaratech/evara/internal/telemetry"
+)
+
+// Problem is the body of every error response.
+type Problem struct {
+	Detail        string `json:"detail"`
+	Code          string `json:"code"`
+	CorrelationID string `json:"correlation_id"`
+}
+
+// handleError is the one place where errors become responses. Domain
+// sentinels map to their status and stable code; a 5xx never echoes the
+// error's text, only the correlation id under which it is logged.
+func (s *Server) handleError(c *fiber.Ctx, err error) error {
+	status, code, detail := fiber.StatusInternalServerError, "internal", "internal error"
+	var fe *fiber.Error
+	switch {
+	case errors.As(err, &fe):
+		status, code, detail = fe.Code, codeForStatus(fe.Code), fe.Message
+	case errors.Is(err, telemetry.ErrNotFound):
+		status, code, detail = fiber.StatusNotFound, "not_found", "not found"
+	case errors.Is(err, telemetry.ErrConflict):
+		status, code, detail = fiber.StatusConflict, "conflict", err.Error()
+	case errors.Is(err, telemetry.ErrInvalid):
+		status, code, detail = fiber.StatusUnprocessableEntity, "invalid", err.Error()
+	case errors.Is(err, telemetry.ErrUnavailable):
+		status, code, detail = fiber.StatusServiceUnavailable, "unavailable", "a dependency is unavailable; retry later"
+	}
+	id, _ := c.Locals("requestid").(string)
+	if status >= fiber.StatusInternalServerError {
+		s.log.Error("request failed", "request_id", id, "method", c.Method(), "path", c.Path(), "err", err)
+		detail = http5xxDetail(status)
+	}
+	c.Set(fiber.HeaderXRequestID, id)
+	return c.Status(status).JSON(Problem{Detail: detail, Code: code, CorrelationID: id})
+}
+
+func http5xxDetail(status int) string {
+	if status == fiber.StatusServiceUnavailable {
+		return "service unavailable; retry later"
+	}
+	return "internal error"
+}
+
+func codeForStatus(status int) string {
+	switch status {
+	case fiber.StatusBadRequest:
+		return "bad_request"
+	case fiber.StatusUnauthorized:
+		return "unauthorized"
+	case fiber.StatusForbidden:
+		return "forbidden"
+	case fiber.StatusNotFound:
+		return "not_found"
+	case fiber.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case fiber.StatusConflict:
+		return "conflict"
+	case fiber.StatusRequestEntityTooLarge:
+		return "body_too_large"
+	case fiber.StatusUnprocessableEntity:
+		return "invalid"
+	case fiber.StatusTooManyRequests:
+		return "rate_limited"
+	case fiber.StatusServiceUnavailable:
+		return "unavailable"
+	default:
+		if status >= fiber.StatusInternalServerError {
+			return "internal"
+		}
+		return "error"
+	}
+}

@@ -1,0 +1,79 @@
+package config
+
+import (
+	"time"
+)
+
+// Commands the evara binary runs.
+const (
+	CmdServe       = "serve"
+	CmdSim         = "sim"
+	CmdMigrate     = "migrate"
+	CmdVersion     = "version"
+	CmdConfigCheck = "config check"
+)
+
+// Config is the whole configuration of one evara process.
+type Config struct {
+	Command string   // one of the Cmd* constants
+	Args    []string // positional arguments after the command's flags
+
+	Env             string        // development | production
+	HTTPAddr        string        // HTTP listen address
+	LogLevel        string        // debug | info | warn | error
+	LogFormat       string        // auto | json | text
+	ShutdownTimeout time.Duration // how long a graceful stop may take
+
+	DataDir     string // directory of the embedded store
+	DatabaseURL Secret // PostgreSQL; empty selects the embedded store
+	RedisURL    Secret // Redis; empty selects in-process caches and limits
+	JWTSecret   Secret // HS256 secret of Supabase-issued tokens
+
+	ThingSpeakURL     string        // upstream read API base URL
+	ThingSpeakTimeout time.Duration // per upstream request
+	Demo              bool          // serve with the in-process simulator and demo channels
+
+	Sim Sim // the `evara sim` command, and the simulator behind --demo
+
+	sources  map[string]string // setting (its first env name) → where its value came from
+	problems []error           // environment values Load could not parse
+}
+
+// Sim configures the ThingSpeak simulator.
+type Sim struct {
+	Addr      string
+	Channels  int
+	Period    time.Duration
+	History   int
+	Seed      uint64
+	Latency   time.Duration // added to every request
+	ErrorRate float64       // fraction of requests answered 500
+	RateLimit float64       // requests/s above which requests get 429; 0 = unlimited
+	Faults    string        // fault configuration as JSON, or @file holding it
+}
+
+// Default returns the configuration used when nothing is set: a single
+// development process on :8080 with the embedded store.
+func Default() Config {
+	return Config{
+		Command:           CmdServe,
+		Env:               "development",
+		HTTPAddr:          ":8080",
+		LogLevel:          "info",
+		LogFormat:         "auto",
+		ShutdownTimeout:   25 * time.Second,
+		DataDir:           "./data",
+		ThingSpeakURL:     "https://api.thingspeak.com",
+		ThingSpeakTimeout: 10 * time.Second,
+		Sim: Sim{
+			Addr:     "127.0.0.1:3002",
+			Channels: 12,
+			Period:   15 * time.Second,
+			History:  200,
+			Seed:     1,
+		},
+	}
+}
+
+// Production reports whether the process runs in a production environment.
+func (c Config) Production() bool { return c.Env == "production" }

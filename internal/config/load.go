@@ -1,0 +1,122 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// UsageError is returned by Load when the command line cannot be used (or
+// help was asked for: then Err is flag.ErrHelp). Text is the usage to show.
+type UsageError struct {
+	Err  error
+	Text string
+}
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+var commands = []string{CmdServe, CmdSim, CmdMigrate, CmdVersion, CmdConfigCheck}
+
+// Load reads the command and its settings from args (without the program
+// name) and getenv. Flags override the environment, which overrides the
+// defaults. Values the environment holds that cannot be parsed do not stop
+// Load: they are reported, with every other problem, by Validate.
+func Load(args []string, getenv func(string) string) (Config, error) {
+	c := Default()
+	cmd, rest, err := splitCommand(args)
+	if err != nil {
+		return c, &UsageError{Err: err, Text: Usage("")}
+	}
+	c.Command = cmd
+	c.sources = map[string]string{}
+
+	fs := flag.NewFlagSet("evara "+cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	for _, s := range settings(&c) {
+		if !s.appliesTo(cmd) {
+			continue
+		}
+		for _, name := range s.env {
+			v := getenv(name)
+			if v == "" {
+				continue
+			}
+			if err := s.value.Set(v); err != nil {
+				c.problems = append(c.problems, fmt.Errorf("%s: %w", name, err))
+			}
+			c.sources[s.env[0]] = "env " + name
+			break
+		}
+		if s.flag != "" {
+			fs.Var(s.value, s.flag, s.usage)
+		}
+	}
+	if err := fs.Parse(rest); err != nil {
+		return c, &UsageError{Err: err, Text: Usage(cmd)}
+	}
+	fs.Visit(func(f *flag.Flag) {
+		for _, s := range settings(&c) {
+			if s.flag == f.Name && s.appliesTo(cmd) {
+				c.sources[s.env[0]] = "flag --" + f.Name
+			}
+		}
+	})
+	c.Args = fs.Args()
+	return c, nil
+}
+
+func splitCommand(args []string) (string, []string, error) {
+	if len(args) == 0 {
+		return "", nil, errors.New("no command given")
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		return "", nil, flag.ErrHelp
+	case "config":
+		if len(args) < 2 || args[1] != "check" {
+			return "", nil, errors.New(`unknown command "config": did you mean "config check"?`)
+		}
+		return CmdConfigCheck, args[2:], nil
+	}
+	for _, c := range commands {
+		if args[0] == c {
+			return c, args[1:], nil
+		}
+	}
+	return "", nil, fmt.Errorf("unknown command %q", args[0])
+}
+
+// Usage describes the commands, or one command and its flags.
+func Usage(cmd string) string {
+	var b strings.Builder
+	if cmd == "" {
+		b.WriteString("usage: evara <command> [flags]\n\ncommands:\n")
+		b.WriteString("  serve          run the Evara backend (add --demo for the built-in simulator)\n")
+		b.WriteString("  sim            run the ThingSpeak-compatible simulator\n")
+		b.WriteString("  migrate        apply or show database migrations\n")
+		b.WriteString("  config check   print the effective configuration (secrets redacted) and validate it\n")
+		b.WriteString("  version        print the version\n\n")
+		b.WriteString("`evara <command> -h` lists a command's flags; every flag also has an EVARA_* variable.\n")
+		return b.String()
+	}
+	fmt.Fprintf(&b, "usage: evara %s [flags]\n\nflags and environment:\n", cmd)
+	c := Default()
+	for _, s := range settings(&c) {
+		if !s.appliesTo(cmd) {
+			continue
+		}
+		name := "(env only)"
+		if s.flag != "" {
+			name = "--" + s.flag
+		}
+		fmt.Fprintf(&b, "  %-22s %-26s %s", name, strings.Join(s.env, ", "), s.usage)
+		if d := s.value.String(); d != "" && !s.secret {
+			fmt.Fprintf(&b, " (default %s)", d)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}

@@ -1,0 +1,126 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Validate reports every problem of c at once (errors.Join), or nil.
+func (c Config) Validate() error {
+	problems := append([]error(nil), c.problems...)
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			problems = append(problems, fmt.Errorf(format, args...))
+		}
+	}
+	check(oneOf(c.Env, "development", "production"), "EVARA_ENV: %q is not development or production", c.Env)
+	check(oneOf(c.LogLevel, "debug", "info", "warn", "error"), "EVARA_LOG_LEVEL: %q is not debug, info, warn or error", c.LogLevel)
+	check(oneOf(c.LogFormat, "auto", "json", "text"), "EVARA_LOG_FORMAT: %q is not auto, json or text", c.LogFormat)
+	check(c.ShutdownTimeout > 0, "EVARA_SHUTDOWN_TIMEOUT: must be positive")
+
+	if c.Command == CmdServe || c.Command == CmdConfigCheck || c.Command == CmdMigrate {
+		problems = append(problems, c.validateServe()...)
+	}
+	if c.Command == CmdSim || c.Demo {
+		problems = append(problems, c.Sim.validate(c.Command == CmdSim)...)
+	}
+	return errors.Join(problems...)
+}
+
+func (c Config) validateServe() []error {
+	var problems []error
+	if err := checkAddr(c.HTTPAddr); err != nil {
+		problems = append(problems, fmt.Errorf("EVARA_HTTP_ADDR: %w", err))
+	}
+	if c.DatabaseURL.IsSet() && !validDatabaseURL(c.DatabaseURL.Reveal()) {
+		problems = append(problems, errors.New("DATABASE_URL: not a postgres:// URL or key=value connection string"))
+	}
+	if c.RedisURL.IsSet() && !validURL(c.RedisURL.Reveal(), "redis", "rediss", "unix") {
+		problems = append(problems, errors.New("REDIS_URL: not a redis://, rediss:// or unix:// URL"))
+	}
+	if c.JWTSecret.IsSet() && len(c.JWTSecret.Reveal()) < 32 {
+		problems = append(problems, errors.New("SUPABASE_JWT_SECRET: shorter than 32 bytes"))
+	}
+	if !c.Demo && !validURL(c.ThingSpeakURL, "http", "https") {
+		problems = append(problems, fmt.Errorf("EVARA_THINGSPEAK_URL: %q is not an absolute http(s) URL", c.ThingSpeakURL))
+	}
+	if c.ThingSpeakTimeout <= 0 {
+		problems = append(problems, errors.New("EVARA_THINGSPEAK_TIMEOUT: must be positive"))
+	}
+	if c.Demo && c.Production() {
+		problems = append(problems, errors.New("EVARA_DEMO: the demo simulator cannot run with EVARA_ENV=production"))
+	}
+	if c.DataDir == "" && !c.DatabaseURL.IsSet() {
+		problems = append(problems, errors.New("EVARA_DATA_DIR: empty, and no DATABASE_URL is set"))
+	}
+	return problems
+}
+
+func (s Sim) validate(standalone bool) []error {
+	var problems []error
+	if standalone {
+		if err := checkAddr(s.Addr); err != nil {
+			problems = append(problems, fmt.Errorf("EVARA_SIM_ADDR: %w", err))
+		}
+	}
+	if s.Channels < 1 || s.Channels > 100_000 {
+		problems = append(problems, fmt.Errorf("EVARA_SIM_CHANNELS: %d is outside 1..100000", s.Channels))
+	}
+	if s.Period < 10_000_000 { // 10ms
+		problems = append(problems, fmt.Errorf("EVARA_SIM_PERIOD: %s is shorter than 10ms", s.Period))
+	}
+	if s.History < 0 {
+		problems = append(problems, errors.New("EVARA_SIM_HISTORY: must not be negative"))
+	}
+	if s.Latency < 0 {
+		problems = append(problems, errors.New("EVARA_SIM_LATENCY: must not be negative"))
+	}
+	if s.ErrorRate < 0 || s.ErrorRate > 1 {
+		problems = append(problems, fmt.Errorf("EVARA_SIM_ERROR_RATE: %g is outside 0..1", s.ErrorRate))
+	}
+	if s.RateLimit < 0 {
+		problems = append(problems, errors.New("EVARA_SIM_RATE_LIMIT: must not be negative"))
+	}
+	return problems
+}
+
+func oneOf(v string, allowed ...string) bool {
+	for _, a := range allowed {
+		if v == a {
+			return true
+		}
+	}
+	return false
+}
+
+func checkAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q has no valid port", addr)
+	}
+	return nil
+}
+
+func validURL(raw string, schemes ...string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || !oneOf(u.Scheme, schemes...) {
+		return false
+	}
+	return u.Host != "" || u.Scheme == "unix"
+}
+
+// validDatabaseURL accepts what pgx accepts: a postgres URL or a libpq
+// key=value string.
+func validDatabaseURL(raw string) bool {
+	if strings.Contains(raw, "://") {
+		return validURL(raw, "postgres", "postgresql")
+	}
+	return strings.Contains(raw, "=")
+}

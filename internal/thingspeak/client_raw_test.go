@@ -113,7 +113,7 @@ func assertKind(t *testing.T, err error, kind error, channel telemetry.ChannelID
 		t.Fatalf("want kind %v, got %v", kind, err)
 	}
 	for _, other := range []error{ErrUnauthorized, ErrNotFound, ErrRateLimited, ErrUpstream, ErrTimeout, ErrMalformed} {
-		if other != kind && errors.Is(err, other) {
+		if !errors.Is(kind, other) && errors.Is(err, other) {
 			t.Errorf("error %v also matches %v", err, other)
 		}
 	}

@@ -85,12 +85,12 @@ func RetryAfter(err error) (time.Duration, bool) {
 
 // kindForStatus maps a non-200 HTTP status to a failure kind.
 func kindForStatus(status int) error {
-	switch {
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden:
 		return ErrUnauthorized
-	case status == http.StatusNotFound:
+	case http.StatusNotFound:
 		return ErrNotFound
-	case status == http.StatusTooManyRequests:
+	case http.StatusTooManyRequests:
 		return ErrRateLimited
 	default:
 		return ErrUpstream
@@ -120,18 +120,25 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 // cause, so operators see what the upstream said. Bodies are capped by the
 // caller; anything that is not that shape yields nil.
 func upstreamMessage(body []byte) error {
+	code, msg := parseUpstreamError(body)
+	if code == "" {
+		return nil
+	}
+	if len(msg) > 200 {
+		msg = strings.ToValidUTF8(msg[:200], "") + "…"
+	}
+	return fmt.Errorf("%s: %s", code, msg)
+}
+
+func parseUpstreamError(body []byte) (code, message string) {
 	var e struct {
 		Error struct {
 			Code    string `json:"error_code"`
 			Message string `json:"message"`
 		} `json:"error"`
 	}
-	if err := unmarshalJSON(body, &e); err != nil || e.Error.Code == "" {
-		return nil
+	if unmarshalJSON(body, &e) != nil {
+		return "", ""
 	}
-	msg := e.Error.Message
-	if len(msg) > 200 {
-		msg = msg[:200] + "…"
-	}
-	return fmt.Errorf("%s: %s", e.Error.Code, msg)
+	return e.Error.Code, e.Error.Message
 }

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// These tests build the real binary and run it as an operator would.
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "evara-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "evara")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-X main.version=v0.0.0-test -X main.commit=feedbee", "-o", binary, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		panic("build evara: " + err.Error() + "\n" + string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// evara runs the binary with a clean environment plus env, and returns its
+// stdout, stderr and exit code.
+func evara(t *testing.T, env []string, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir()}, env...)
+	cmd.Dir = t.TempDir()
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("run evara: %v", err)
+	}
+	return stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()
+}
+
+func TestVersion(t *testing.T) {
+	out, _, code := evara(t, nil, "version")
+	if code != 0 || !strings.Contains(out, "v0.0.0-test") || !strings.Contains(out, "feedbee") {
+		t.Fatalf("exit %d, output %q", code, out)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	if _, stderr, code := evara(t, nil); code != 2 || !strings.Contains(stderr, "usage: evara") {
+		t.Errorf("no command: exit %d, stderr %q", code, stderr)
+	}
+	if out, _, code := evara(t, nil, "serve", "-h"); code != 0 || !strings.Contains(out, "--demo") {
+		t.Errorf("serve -h: exit %d, stdout %q", code, out)
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	t.Run("valid, secrets redacted", func(t *testing.T) {
+		out, _, code := evara(t, []string{
+			"DATABASE_URL=postgres://evara:hunter2@db:5432/evara",
+			"SUPABASE_JWT_SECRET=super-secret-jwt-signing-key-0123456789",
+			"EVARA_HTTP_ADDR=127.0.0.1:9090",
+		}, "config", "check")
+		if code != 0 || !strings.Contains(out, "configuration is valid") {
+			t.Fatalf("exit %d:\n%s", code, out)
+		}
+		if strings.Contains(out, "hunter2") || strings.Contains(out, "super-secret") {
+			t.Fatalf("secret printed:\n%s", out)
+		}
+		if !strings.Contains(out, "127.0.0.1:9090") || !strings.Contains(out, "env EVARA_HTTP_ADDR") || !strings.Contains(out, "db:5432") {
+			t.Fatalf("effective values missing:\n%s", out)
+		}
+	})
+	t.Run("invalid lists every problem", func(t *testing.T) {
+		_, stderr, code := evara(t, []string{"REDIS_URL=http://nope", "EVARA_ENV=prod", "SUPABASE_JWT_SECRET=short-but-secret"}, "config", "check", "--addr", "x")
+		if code == 0 {
+			t.Fatal("invalid configuration accepted")
+		}
+		for _, want := range []string{"REDIS_URL", "EVARA_ENV", "SUPABASE_JWT_SECRET", "EVARA_HTTP_ADDR"} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("stderr lacks %s:\n%s", want, stderr)
+			}
+		}
+		if strings.Contains(stderr, "short-but-secret") {
+			t.Errorf("secret printed:\n%s", stderr)
+		}
+	})
+	t.Run("serve refuses an invalid configuration", func(t *testing.T) {
+		_, stderr, code := evara(t, []string{"EVARA_ENV=production"}, "serve", "--demo", "--addr", "127.0.0.1:0")
+		if code == 0 || !strings.Contains(stderr, "EVARA_DEMO") {
+			t.Fatalf("exit %d, stderr %s", code, stderr)
+		}
+	})
+}
+
+// TestServeDemo is the newcomer's first command: serve with the built-in
+// simulator, /health answers ok, SIGTERM stops it cleanly.
+func TestServeDemo(t *testing.T) {
+	cmd := exec.Command(binary, "serve", "--demo", "--addr", "127.0.0.1:0", "--log-format", "json")
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	cmd.Dir = t.TempDir()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+
+	logs := make(chan map[string]any, 64)
+	go func() {
+		defer close(logs)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var line map[string]any
+			if json.Unmarshal(sc.Bytes(), &line) == nil {
+				logs <- line
+			}
+		}
+	}()
+	var addr, simURL string
+	deadline := time.After(10 * time.Second)
+	for addr == "" {
+		select {
+		case line, ok := <-logs:
+			if !ok {
+				t.Fatal("evara exited before serving")
+			}
+			switch line["msg"] {
+			case "evara serving":
+				addr, _ = line["addr"].(string)
+			case "demo simulator started":
+				simURL, _ = line["url"].(string)
+			}
+		case <-deadline:
+			t.Fatal("evara did not serve within 10 s")
+		}
+	}
+	if simURL == "" {
+		t.Fatal("no demo simulator was started")
+	}
+
+	var health struct {
+		Status   string            `json:"status"`
+		Services map[string]string `json:"services"`
+	}
+	getJSON(t, "http://"+addr+"/health", &health)
+	if health.Status != "ok" || health.Services["thingspeak"] != "simulator" || health.Services["database"] != "embedded" {
+		t.Fatalf("health = %+v", health)
+	}
+
+	var stats struct {
+		Channels map[string]struct {
+			ReadKey     string `json:"read_key"`
+			LastEntryID int64  `json:"last_entry_id"`
+		} `json:"channels"`
+	}
+	getJSON(t, simURL+"/_sim/stats", &stats)
+	if len(stats.Channels) != 12 {
+		t.Fatalf("demo has %d channels, want a dozen", len(stats.Channels))
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		for range logs { // drain so the process never blocks on stderr
+		}
+		done <- cmd.Wait()
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("evara did not exit cleanly on SIGTERM: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("evara did not stop within 30 s of SIGTERM")
+	}
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, body)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		t.Fatalf("GET %s: %v in %s", url, err, body)
+	}
+}

@@ -4,5 +4,5 @@
 // may import actors; nothing but internal/app imports it.
 //
 // It arrives with the device-runtime issue. Import protoactor's own cluster
-// package as protocluster (enforced by importas).
+// package as protocluster (enforced by the golangci-lint importas rule).
 package cluster

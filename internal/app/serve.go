@@ -33,7 +33,7 @@ func serve(ctx context.Context, cfg config.Config, build Build, log *slog.Logger
 		log.Info("demo simulator started", "url", demo.URL, "channels", len(s.Channels()), "period", cfg.Sim.Period.String())
 	}
 
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.HTTPAddr)
 	if err != nil {
 		return errors.Join(fmt.Errorf("http listen: %w", err), closeSim(demo, cfg.ShutdownTimeout))
 	}

@@ -47,7 +47,7 @@ func newSimulator(c config.Sim, log *slog.Logger) (*sim.Simulator, error) {
 		}
 		faults = withFlagFaults(parsed, faults.Global)
 	}
-	s, err := sim.New(sim.Options{Channels: c.Channels, Period: c.Period, History: c.History, Seed: c.Seed, Faults: faults})
+	s, err := sim.New(sim.Options{Channels: c.Channels, Period: c.Period, History: c.History, Seed: c.Seed, Faults: faults, Logger: log.With("component", "sim")})
 	if err != nil {
 		return nil, fmt.Errorf("sim: %w", err)
 	}

@@ -119,7 +119,7 @@ func TestValidateRules(t *testing.T) {
 		{"libpq dsn", []string{"serve"}, map[string]string{"DATABASE_URL": "host=db user=evara"}, true},
 		{"sim bad error rate", []string{"sim", "--error-rate", "1.5"}, nil, false},
 		{"sim zero channels", []string{"sim", "--channels", "0"}, nil, false},
-		{"sim tiny period", []string{"sim", "--period", "1ms"}, nil, false},
+		{"sim sub-second period", []string{"sim", "--period", "500ms"}, nil, false},
 		{"sim ok", []string{"sim", "--channels", "1000", "--period", "1s", "--rate-limit", "50"}, nil, true},
 		{"unparsable env", []string{"serve"}, map[string]string{"EVARA_DEMO": "perhaps"}, false},
 	}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Validate reports every problem of c at once (errors.Join), or nil.
@@ -70,8 +71,8 @@ func (s Sim) validate(standalone bool) []error {
 	if s.Channels < 1 || s.Channels > 100_000 {
 		problems = append(problems, fmt.Errorf("EVARA_SIM_CHANNELS: %d is outside 1..100000", s.Channels))
 	}
-	if s.Period < 10_000_000 { // 10ms
-		problems = append(problems, fmt.Errorf("EVARA_SIM_PERIOD: %s is shorter than 10ms", s.Period))
+	if s.Period < time.Second { // ThingSpeak's own minimum; created_at has whole seconds
+		problems = append(problems, fmt.Errorf("EVARA_SIM_PERIOD: %s is shorter than 1s", s.Period))
 	}
 	if s.History < 0 {
 		problems = append(problems, errors.New("EVARA_SIM_HISTORY: must not be negative"))

@@ -28,6 +28,8 @@ type Config struct {
 	DatabaseURL Secret // PostgreSQL; empty selects the embedded store
 	RedisURL    Secret // Redis; empty selects in-process caches and limits
 	JWTSecret   Secret // HS256 secret of Supabase-issued tokens
+	// EncryptionKey seals credentials at rest: "id:base64key[,id:oldkey…]", active first.
+	EncryptionKey Secret
 
 	ThingSpeakURL     string        // upstream read API base URL
 	ThingSpeakTimeout time.Duration // per upstream request

@@ -121,6 +121,9 @@ func TestValidateRules(t *testing.T) {
 		{"sim zero channels", []string{"sim", "--channels", "0"}, nil, false},
 		{"sim sub-second period", []string{"sim", "--period", "500ms"}, nil, false},
 		{"sim ok", []string{"sim", "--channels", "1000", "--period", "1s", "--rate-limit", "50"}, nil, true},
+		{"production needs an encryption key", []string{"serve"}, map[string]string{"EVARA_ENV": "production"}, false},
+		{"production with a key", []string{"serve"}, map[string]string{"EVARA_ENV": "production", "EVARA_ENCRYPTION_KEY": "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}, true},
+		{"short encryption key", []string{"serve"}, map[string]string{"EVARA_ENCRYPTION_KEY": "k1:AAECAwQ="}, false},
 		{"unparsable env", []string{"serve"}, map[string]string{"EVARA_DEMO": "perhaps"}, false},
 	}
 	for _, tt := range tests {

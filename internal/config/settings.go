@@ -34,6 +34,7 @@ func settings(c *Config) []setting {
 		{env: []string{"EVARA_DATABASE_URL", "DATABASE_URL"}, usage: "PostgreSQL URL; empty selects the embedded store", value: (*secretValue)(&c.DatabaseURL), secret: true, url: true, cmds: serving},
 		{env: []string{"EVARA_REDIS_URL", "REDIS_URL"}, usage: "Redis URL; empty selects in-process caches and rate limits", value: (*secretValue)(&c.RedisURL), secret: true, url: true, cmds: serving},
 		{env: []string{"EVARA_JWT_SECRET", "SUPABASE_JWT_SECRET"}, usage: "HS256 secret of Supabase-issued JWTs (at least 32 bytes)", value: (*secretValue)(&c.JWTSecret), secret: true, cmds: serving},
+		{env: []string{"EVARA_ENCRYPTION_KEY"}, usage: "AES-256 keys sealing channel keys at rest: id:base64[,oldid:base64…], active first; required in production", value: (*secretValue)(&c.EncryptionKey), secret: true, cmds: serving},
 		{env: []string{"EVARA_THINGSPEAK_URL"}, flag: "thingspeak-url", usage: "ThingSpeak read API base URL (ignored with --demo)", value: (*stringValue)(&c.ThingSpeakURL), cmds: serving},
 		{env: []string{"EVARA_THINGSPEAK_TIMEOUT"}, flag: "thingspeak-timeout", usage: "timeout of one upstream request", value: (*durationValue)(&c.ThingSpeakTimeout), cmds: serving},
 		{env: []string{"EVARA_DEMO"}, flag: "demo", usage: "run the built-in ThingSpeak simulator with demo channels", value: (*boolValue)(&c.Demo), cmds: []string{CmdServe, CmdConfigCheck}},

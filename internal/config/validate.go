@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/evaratech/evara/internal/keyring"
 )
 
 // Validate reports every problem of c at once (errors.Join), or nil.
@@ -45,6 +47,13 @@ func (c Config) validateServe() []error {
 	}
 	if c.JWTSecret.IsSet() && len(c.JWTSecret.Reveal()) < 32 {
 		problems = append(problems, errors.New("SUPABASE_JWT_SECRET: shorter than 32 bytes"))
+	}
+	if c.EncryptionKey.IsSet() {
+		if _, err := keyring.Parse(c.EncryptionKey.Reveal()); err != nil {
+			problems = append(problems, fmt.Errorf("EVARA_ENCRYPTION_KEY: %w", err))
+		}
+	} else if c.Production() {
+		problems = append(problems, errors.New("EVARA_ENCRYPTION_KEY: required in production (generate one with: head -c 32 /dev/urandom | base64)"))
 	}
 	if !c.Demo && !validURL(c.ThingSpeakURL, "http", "https") {
 		problems = append(problems, fmt.Errorf("EVARA_THINGSPEAK_URL: %q is not an absolute http(s) URL", c.ThingSpeakURL))

@@ -37,3 +37,13 @@ func (e Entry) Field(n int) (float64, bool) {
 	f := e.Fields[n-1]
 	return f.Value, f.Valid
 }
+
+// NodeID identifies a node (a device) in Evara's store: a UUID in text form.
+type NodeID string
+
+// Reading is one entry of a node's channel, as stored: the node it belongs
+// to and the entry with its fields parsed.
+type Reading struct {
+	Node NodeID
+	Entry
+}

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -38,7 +37,7 @@ func Run(ctx context.Context, cfg config.Config, build Build, log *slog.Logger, 
 	case config.CmdSim:
 		return runSim(ctx, cfg, log)
 	case config.CmdMigrate:
-		return errors.New("migrate: there is no database schema yet; migrations arrive with the persistence layer")
+		return migrate(ctx, cfg, log, stdout)
 	}
 	return fmt.Errorf("unknown command %q", cfg.Command)
 }

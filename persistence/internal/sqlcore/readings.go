@@ -1,0 +1,160 @@
+package sqlcore
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/evaratech/evara/internal/telemetry"
+)
+
+const readingColumns = `node_id, entry_id, created_at, field1, field2, field3, field4, field5, field6, field7, field8`
+
+func scanReading(r Row) (telemetry.Reading, error) {
+	var (
+		rd telemetry.Reading
+		f  [telemetry.FieldCount]*float64
+	)
+	err := r.Scan(S((*string)(&rd.Node)), &rd.EntryID, T(&rd.CreatedAt), &f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7])
+	for i, p := range f {
+		if p != nil {
+			rd.Fields[i] = telemetry.Field{Value: *p, Valid: true}
+		}
+	}
+	return rd, err
+}
+
+// FieldArg is a field as a nullable argument.
+func FieldArg(f telemetry.Field) any {
+	if !f.Valid {
+		return nil
+	}
+	return f.Value
+}
+
+// WriteReadingsBatched stores readings with multi-row INSERTs that skip
+// entries already stored, and advances each node's last_entry_id and
+// last_seen, all in one transaction. SQLite uses it as is; PostgreSQL has
+// its own COPY path. Rows of unknown nodes are skipped (the node was
+// deleted while its readings were queued).
+func (s *Store) WriteReadingsBatched(ctx context.Context, rows []telemetry.Reading) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	const perInsert = 64 // 13 arguments a row stays far below SQLite's variable limit
+	return s.db.InTx(ctx, func(tx DB) error {
+		for start := 0; start < len(rows); start += perInsert {
+			if err := s.insertReadings(ctx, tx, rows[start:min(start+perInsert, len(rows))]); err != nil {
+				return err
+			}
+		}
+		return s.advanceNodes(ctx, tx, rows)
+	})
+}
+
+func (s *Store) insertReadings(ctx context.Context, tx DB, rows []telemetry.Reading) error {
+	var (
+		a      args
+		values []string
+	)
+	for _, r := range rows {
+		ph := make([]string, 0, 11)
+		ph = append(ph, a.add(string(r.Node)), a.add(r.EntryID), a.add(s.d.Time(r.CreatedAt)))
+		for _, f := range r.Fields {
+			ph = append(ph, a.add(FieldArg(f)))
+		}
+		values = append(values, "("+strings.Join(ph, ", ")+")")
+	}
+	// The VALUES list joins nodes for the retention class of the node's
+	// plan; readings of nodes that no longer exist drop out of the join.
+	_, err := tx.Exec(ctx, s.q(`INSERT INTO readings (`+readingColumns+`, retention_days)
+		SELECT v.*, p.retention_days FROM (VALUES `+strings.Join(values, ", ")+`) AS v
+		JOIN nodes n ON n.id = v.column1 JOIN plans p ON p.id = n.plan_id
+		WHERE true -- SQLite needs a WHERE here to read ON CONFLICT as the upsert clause
+		ON CONFLICT DO NOTHING`), a...)
+	return err
+}
+
+// advanceNodes moves each node's resume point and last_seen forward (never back).
+func (s *Store) advanceNodes(ctx context.Context, tx DB, rows []telemetry.Reading) error {
+	type newest struct {
+		entry int64
+		at    time.Time
+	}
+	last := map[telemetry.NodeID]newest{}
+	for _, r := range rows {
+		if cur, ok := last[r.Node]; !ok || r.EntryID > cur.entry {
+			last[r.Node] = newest{r.EntryID, r.CreatedAt}
+		}
+	}
+	for node, n := range last {
+		_, err := tx.Exec(ctx, s.q(`UPDATE nodes SET last_entry_id = $1,
+			last_seen = CASE WHEN last_seen IS NULL OR last_seen < $2 THEN $2 ELSE last_seen END
+			WHERE id = $3 AND last_entry_id < $1`), n.entry, s.d.Time(n.at), string(node))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LatestReading returns the node's newest stored reading.
+func (s *Store) LatestReading(ctx context.Context, node telemetry.NodeID) (telemetry.Reading, error) {
+	r, err := scanReading(s.db.QueryRow(ctx, s.q(`SELECT `+readingColumns+` FROM readings WHERE node_id = $1
+		ORDER BY created_at DESC, entry_id DESC LIMIT 1`), string(node)))
+	return r, s.translate(err, "reading")
+}
+
+// ReadingQuery selects stored readings of one node.
+type ReadingQuery struct {
+	AfterEntryID int64     // only entries after this one
+	Since, Until time.Time // created_at bounds (zero: open)
+	Limit        int       // the newest Limit (0: no limit)
+}
+
+// Readings returns a node's readings selected by q in ascending entry order.
+func (s *Store) Readings(ctx context.Context, node telemetry.NodeID, q ReadingQuery) ([]telemetry.Reading, error) {
+	var out []telemetry.Reading
+	err := s.StreamReadings(ctx, node, q, func(r telemetry.Reading) error {
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+// StreamReadings calls fn for each selected reading in ascending entry
+// order without holding them all: exports run in constant memory.
+func (s *Store) StreamReadings(ctx context.Context, node telemetry.NodeID, q ReadingQuery, fn func(telemetry.Reading) error) error {
+	var a args
+	cond := where{"node_id = " + a.add(string(node))}
+	if q.AfterEntryID > 0 {
+		cond = append(cond, "entry_id > "+a.add(q.AfterEntryID))
+	}
+	if !q.Since.IsZero() {
+		cond = append(cond, "created_at >= "+a.add(s.d.Time(q.Since)))
+	}
+	if !q.Until.IsZero() {
+		cond = append(cond, "created_at <= "+a.add(s.d.Time(q.Until)))
+	}
+	query := "SELECT " + readingColumns + " FROM readings" + cond.String() + " ORDER BY entry_id"
+	if q.Limit > 0 {
+		// The newest Limit, returned oldest first.
+		query = "SELECT * FROM (SELECT " + readingColumns + " FROM readings" + cond.String() +
+			" ORDER BY entry_id DESC LIMIT " + a.add(q.Limit) + ") AS newest ORDER BY entry_id"
+	}
+	rows, err := s.db.Query(ctx, s.q(query), a...)
+	if err != nil {
+		return s.translate(err, "reading")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanReading(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

@@ -1,0 +1,137 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/evaratech/evara/internal/telemetry"
+	"github.com/evaratech/evara/persistence/internal/sqlcore"
+)
+
+// WriteReadings stores readings with COPY into a per-session staging table
+// and one INSERT … SELECT that skips entries already stored, takes each
+// node's retention class from its plan and drops rows of deleted nodes; in
+// the same transaction each node's resume point and last_seen move forward.
+func (s *Store) WriteReadings(ctx context.Context, rows []telemetry.Reading) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if err := s.ensureMonths(ctx, rows); err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// ON COMMIT DELETE ROWS: the table lives as long as the pooled
+		// connection and is empty at the start of every transaction.
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS readings_staging
+			(node_id uuid, entry_id bigint, created_at timestamptz, field1 float8, field2 float8, field3 float8,
+			 field4 float8, field5 float8, field6 float8, field7 float8, field8 float8) ON COMMIT DELETE ROWS`); err != nil {
+			return err
+		}
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"readings_staging"},
+			[]string{"node_id", "entry_id", "created_at", "field1", "field2", "field3", "field4", "field5", "field6", "field7", "field8"},
+			copyRows(rows))
+		if err != nil {
+			return fmt.Errorf("copy readings: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO readings (node_id, entry_id, created_at, field1, field2, field3, field4,
+				field5, field6, field7, field8, retention_days)
+			SELECT r.node_id, r.entry_id, r.created_at, r.field1, r.field2, r.field3, r.field4, r.field5, r.field6,
+				r.field7, r.field8, p.retention_days
+			FROM readings_staging r JOIN nodes n ON n.id = r.node_id JOIN plans p ON p.id = n.plan_id
+			ON CONFLICT DO NOTHING`); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE nodes n SET last_entry_id = v.last_entry_id,
+				last_seen = GREATEST(n.last_seen, v.last_seen)
+			FROM (SELECT node_id, max(entry_id) AS last_entry_id, max(created_at) AS last_seen
+			      FROM readings_staging GROUP BY node_id) v
+			WHERE n.id = v.node_id AND n.last_entry_id < v.last_entry_id`)
+		return err
+	})
+}
+
+// copyRows feeds readings to COPY without building an intermediate table.
+func copyRows(rows []telemetry.Reading) pgx.CopyFromSource {
+	i := -1
+	return pgx.CopyFromFunc(func() ([]any, error) {
+		i++
+		if i >= len(rows) {
+			return nil, nil
+		}
+		r := rows[i]
+		vals := make([]any, 0, 11)
+		vals = append(vals, string(r.Node), r.EntryID, r.CreatedAt)
+		for _, f := range r.Fields {
+			vals = append(vals, sqlcore.FieldArg(f))
+		}
+		return vals, nil
+	})
+}
+
+// ensureMonths makes sure the monthly partitions of the batch's months
+// exist. Months seen once are remembered: the call costs a map lookup in
+// the steady state.
+func (s *Store) ensureMonths(ctx context.Context, rows []telemetry.Reading) error {
+	lo, hi := rows[0].CreatedAt, rows[0].CreatedAt
+	for _, r := range rows[1:] {
+		if r.CreatedAt.Before(lo) {
+			lo = r.CreatedAt
+		}
+		if r.CreatedAt.After(hi) {
+			hi = r.CreatedAt
+		}
+	}
+	s.monthsMu.Lock()
+	defer s.monthsMu.Unlock()
+	missing := false
+	for m := monthOf(lo); !m.After(hi); m = m.AddDate(0, 1, 0) {
+		if !s.months[m] {
+			missing = true
+			break
+		}
+	}
+	if !missing {
+		return nil
+	}
+	if _, err := s.pool.Exec(ctx, `SELECT evara_ensure_reading_partitions($1, $2)`, lo, hi); err != nil {
+		return fmt.Errorf("reading partitions: %w", err)
+	}
+	for m := monthOf(lo); !m.After(hi); m = m.AddDate(0, 1, 0) {
+		s.months[m] = true
+	}
+	return nil
+}
+
+func monthOf(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
+// DropExpiredReadings detaches and drops every monthly partition past its
+// class's retention at now, and returns the dropped partitions' names.
+func (s *Store) DropExpiredReadings(ctx context.Context, now time.Time) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT evara_drop_expired_reading_partitions($1)`, now)
+	if err != nil {
+		return nil, err
+	}
+	dropped, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	// Forget months: a dropped month that receives data again is recreated.
+	s.monthsMu.Lock()
+	s.months = map[time.Time]bool{}
+	s.monthsMu.Unlock()
+	return dropped, nil
+}
+
+// EnsureReadingPartitions creates the partitions from the previous month
+// through months ahead (the scheduled maintenance job).
+func (s *Store) EnsureReadingPartitions(ctx context.Context, now time.Time, monthsAhead int) error {
+	from := monthOf(now).AddDate(0, -1, 0)
+	_, err := s.pool.Exec(ctx, `SELECT evara_ensure_reading_partitions($1, $2)`, from, monthOf(now).AddDate(0, monthsAhead, 0))
+	return err
+}

@@ -14,18 +14,15 @@ type healthReporter struct {
 	demo     bool
 	upstream string
 	redis    bool
-	database bool
+	database string // "postgres" or "embedded"
 }
 
 func (h *healthReporter) Health(context.Context) api.Health {
 	services := map[string]string{
-		"database":   "embedded",
+		"database":   h.database,
 		"thingspeak": "external",
 		"cache":      "local",
 		"cluster":    "single",
-	}
-	if h.database {
-		services["database"] = "postgres"
 	}
 	if h.demo {
 		services["thingspeak"] = "simulator"

@@ -9,67 +9,128 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/evaratech/evara/actors/writer"
 	"github.com/evaratech/evara/api"
 	"github.com/evaratech/evara/internal/config"
 	"github.com/evaratech/evara/internal/thingspeak/sim"
 )
 
-// serve runs the backend until ctx is cancelled, then shuts down in order:
-// readiness off and HTTP drained first, then the components behind it.
-func serve(ctx context.Context, cfg config.Config, build Build, log *slog.Logger) error {
-	upstream := cfg.ThingSpeakURL
-	var demo *sim.Server
+// serve runs the backend until ctx is cancelled. Components start in
+// dependency order and stop in reverse: HTTP drains first (readiness turns
+// 503 at once), then the actors (the writer flushes), then the store and
+// the demo simulator.
+func serve(ctx context.Context, cfg config.Config, build Build, log *slog.Logger) (err error) {
+	var stack shutdownStack
+	defer func() { err = errors.Join(err, stack.close(cfg.ShutdownTimeout, log)) }()
+
+	upstream, channels, err := startDemo(cfg, log, &stack)
+	if err != nil {
+		return err
+	}
+	kr, err := openKeyring(cfg, log)
+	if err != nil {
+		return fmt.Errorf("encryption key: %w", err)
+	}
+	st, engine, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	stack.push("store", st.Close)
 	if cfg.Demo {
-		s, err := newSimulator(cfg.Sim, log)
-		if err != nil {
+		if err := seedDemoNodes(ctx, st, kr, channels, log); err != nil {
 			return err
 		}
-		if demo, err = sim.Start("127.0.0.1:0", s); err != nil {
-			return fmt.Errorf("demo simulator: %w", err)
-		}
-		upstream = demo.URL
-		log.Info("demo simulator started", "url", demo.URL, "channels", len(s.Channels()), "period", cfg.Sim.Period.String())
 	}
+
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return log.With("component", "actor") }))
+	writerPID := system.Root.Spawn(writer.Props(st, writer.Options{Logger: log.With("component", "writer")}))
+	stack.push("actors", func() error {
+		err := system.Root.StopFuture(writerPID).Wait() // the writer flushes what it holds
+		system.Shutdown()
+		return err
+	})
 
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.HTTPAddr)
 	if err != nil {
-		return errors.Join(fmt.Errorf("http listen: %w", err), closeSim(demo, cfg.ShutdownTimeout))
+		return fmt.Errorf("http listen: %w", err)
 	}
 	srv := api.New(api.Options{
 		Logger: log,
-		Health: &healthReporter{demo: cfg.Demo, upstream: upstream, redis: cfg.RedisURL.IsSet(), database: cfg.DatabaseURL.IsSet()},
+		Health: &healthReporter{demo: cfg.Demo, upstream: upstream, redis: cfg.RedisURL.IsSet(), database: engine},
 		Build:  api.BuildInfo{Version: build.Version, Commit: build.Commit, Go: runtime.Version()},
 	})
-
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(ln) })
+	if r, ok := st.(retention); ok {
+		g.Go(func() error { return runRetention(gctx, r, log.With("component", "retention")) })
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		defer cancel()
-		return errors.Join(srv.Shutdown(sctx), closeSim(demo, time.Until(deadline(sctx))))
+		return srv.Shutdown(sctx)
 	})
-	log.Info("evara serving", "addr", ln.Addr().String(), "version", build.Version, "demo", cfg.Demo)
-	err = g.Wait()
-	if err == nil {
+	log.Info("evara serving", "addr", ln.Addr().String(), "version", build.Version, "store", engine, "demo", cfg.Demo)
+	return g.Wait()
+}
+
+// startDemo starts the in-process simulator for --demo and returns the
+// upstream URL to use and its channels.
+func startDemo(cfg config.Config, log *slog.Logger, stack *shutdownStack) (string, []sim.ChannelSpec, error) {
+	if !cfg.Demo {
+		return cfg.ThingSpeakURL, nil, nil
+	}
+	s, err := newSimulator(cfg.Sim, log)
+	if err != nil {
+		return "", nil, err
+	}
+	srv, err := sim.Start("127.0.0.1:0", s)
+	if err != nil {
+		return "", nil, fmt.Errorf("demo simulator: %w", err)
+	}
+	stack.push("demo simulator", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Close(ctx)
+	})
+	log.Info("demo simulator started", "url", srv.URL, "channels", len(s.Channels()), "period", cfg.Sim.Period.String())
+	return srv.URL, s.Channels(), nil
+}
+
+// shutdownStack closes components in the reverse order of their start.
+type shutdownStack []struct {
+	name  string
+	close func() error
+}
+
+func (s *shutdownStack) push(name string, close func() error) {
+	*s = append(*s, struct {
+		name  string
+		close func() error
+	}{name, close})
+}
+
+func (s shutdownStack) close(timeout time.Duration, log *slog.Logger) error {
+	var errs []error
+	deadline := time.Now().Add(timeout)
+	for i := len(s) - 1; i >= 0; i-- {
+		done := make(chan error, 1)
+		go func() { done <- s[i].close() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				errs = append(errs, fmt.Errorf("stop %s: %w", s[i].name, err))
+			}
+		case <-time.After(time.Until(deadline)):
+			return errors.Join(append(errs, fmt.Errorf("stop %s: still running at the shutdown deadline", s[i].name))...)
+		}
+	}
+	if len(errs) == 0 && len(s) > 0 {
 		log.Info("stopped cleanly")
 	}
-	return err
-}
-
-func deadline(ctx context.Context) time.Time {
-	d, _ := ctx.Deadline()
-	return d
-}
-
-func closeSim(s *sim.Server, timeout time.Duration) error {
-	if s == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), max(timeout, time.Second))
-	defer cancel()
-	return s.Close(ctx)
+	return errors.Join(errs...)
 }

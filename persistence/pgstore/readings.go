@@ -135,3 +135,12 @@ func (s *Store) EnsureReadingPartitions(ctx context.Context, now time.Time, mont
 	_, err := s.pool.Exec(ctx, `SELECT evara_ensure_reading_partitions($1, $2)`, from, monthOf(now).AddDate(0, monthsAhead, 0))
 	return err
 }
+
+// ExpireReadings is the scheduled retention job: it keeps partitions created
+// three months ahead and drops those past their plan's retention.
+func (s *Store) ExpireReadings(ctx context.Context, now time.Time) ([]string, error) {
+	if err := s.EnsureReadingPartitions(ctx, now, 3); err != nil {
+		return nil, err
+	}
+	return s.DropExpiredReadings(ctx, now)
+}

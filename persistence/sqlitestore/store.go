@@ -107,3 +107,21 @@ func hasCode(codes ...int) func(error) bool {
 		return false
 	}
 }
+
+// ExpireReadings deletes readings past their plan's retention. SQLite has
+// no partitions, so retention here is a DELETE per class on the time index;
+// it reports the classes it trimmed and how many rows.
+func (s *Store) ExpireReadings(ctx context.Context, now time.Time) ([]string, error) {
+	var trimmed []string
+	for _, days := range []int{30, 90, 365} {
+		cutoff := now.AddDate(0, 0, -days).UTC().Format(sqlcore.SQLiteTime)
+		res, err := s.db.ExecContext(ctx, `DELETE FROM readings WHERE retention_days = ? AND created_at < ?`, days, cutoff)
+		if err != nil {
+			return trimmed, fmt.Errorf("sqlite: retention: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			trimmed = append(trimmed, fmt.Sprintf("r%d: %d rows", days, n))
+		}
+	}
+	return trimmed, nil
+}

@@ -1,0 +1,34 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// retentionEvery is how often the retention job runs. Partitions are
+// months, so a few runs a day keep them created ahead and dropped on time.
+const retentionEvery = 6 * time.Hour
+
+// runRetention applies per-plan retention at start and then every
+// retentionEvery until ctx ends. Failures are logged and retried on the next
+// run: retention is housekeeping, never a reason to stop serving.
+func runRetention(ctx context.Context, r retention, log *slog.Logger) error {
+	for {
+		start := time.Now()
+		dropped, err := r.ExpireReadings(ctx, start)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			log.Warn("reading retention failed; retrying on the next run", "err", err, "next_in", retentionEvery.String())
+		case len(dropped) > 0:
+			log.Info("reading retention applied", "expired", dropped, "took", time.Since(start).String())
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(retentionEvery):
+		}
+	}
+}

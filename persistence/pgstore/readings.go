@@ -11,10 +11,17 @@ import (
 	"github.com/evaratech/evara/persistence/internal/sqlcore"
 )
 
-// WriteReadings stores readings with COPY into a per-session staging table
-// and one INSERT … SELECT that skips entries already stored, takes each
-// node's retention class from its plan and drops rows of deleted nodes; in
-// the same transaction each node's resume point and last_seen move forward.
+// WriteReadings stores readings, skipping entries already stored, and
+// moves each node's resume point and last_seen forward in the same
+// transaction.
+//
+// The fast path COPYs straight into readings, with each node's retention
+// class from a short-lived cache: in the steady state devices fetch only
+// entries after their last stored one, so nothing collides and the write
+// costs what a raw COPY costs. When a batch does collide (a re-fetch after a
+// crash) or names a node deleted meanwhile, the transaction is rolled back
+// and the batch goes through a staging table and INSERT … ON CONFLICT DO
+// NOTHING instead.
 func (s *Store) WriteReadings(ctx context.Context, rows []telemetry.Reading) error {
 	if len(rows) == 0 {
 		return nil
@@ -22,6 +29,28 @@ func (s *Store) WriteReadings(ctx context.Context, rows []telemetry.Reading) err
 	if err := s.ensureMonths(ctx, rows); err != nil {
 		return err
 	}
+	classes, err := s.retentionClasses(ctx, rows)
+	if err != nil {
+		return err
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"readings"}, append(copyColumns, "retention_days"), copyRows(rows, classes)); err != nil {
+			return err
+		}
+		return advanceNodes(ctx, tx, rows)
+	})
+	if err != nil && (isCode(err, "23505") || isCode(err, "23503")) {
+		return s.writeViaStaging(ctx, rows)
+	}
+	return err
+}
+
+var copyColumns = []string{"node_id", "entry_id", "created_at", "field1", "field2", "field3", "field4", "field5", "field6", "field7", "field8"}
+
+// writeViaStaging is the collision-safe path: COPY into a per-session
+// staging table, then one INSERT … SELECT that skips stored entries, takes
+// the retention class from the node's plan and drops rows of deleted nodes.
+func (s *Store) writeViaStaging(ctx context.Context, rows []telemetry.Reading) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// ON COMMIT DELETE ROWS: the table lives as long as the pooled
 		// connection and is empty at the start of every transaction.
@@ -30,10 +59,7 @@ func (s *Store) WriteReadings(ctx context.Context, rows []telemetry.Reading) err
 			 field4 float8, field5 float8, field6 float8, field7 float8, field8 float8) ON COMMIT DELETE ROWS`); err != nil {
 			return err
 		}
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"readings_staging"},
-			[]string{"node_id", "entry_id", "created_at", "field1", "field2", "field3", "field4", "field5", "field6", "field7", "field8"},
-			copyRows(rows))
-		if err != nil {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"readings_staging"}, copyColumns, copyRows(rows, nil)); err != nil {
 			return fmt.Errorf("copy readings: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO readings (node_id, entry_id, created_at, field1, field2, field3, field4,
@@ -44,30 +70,59 @@ func (s *Store) WriteReadings(ctx context.Context, rows []telemetry.Reading) err
 			ON CONFLICT DO NOTHING`); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE nodes n SET last_entry_id = v.last_entry_id,
-				last_seen = GREATEST(n.last_seen, v.last_seen)
-			FROM (SELECT node_id, max(entry_id) AS last_entry_id, max(created_at) AS last_seen
-			      FROM readings_staging GROUP BY node_id) v
-			WHERE n.id = v.node_id AND n.last_entry_id < v.last_entry_id`)
-		return err
+		return advanceNodes(ctx, tx, rows)
 	})
 }
 
-// copyRows feeds readings to COPY without building an intermediate table.
-func copyRows(rows []telemetry.Reading) pgx.CopyFromSource {
+// advanceNodes moves each node's resume point and last_seen forward (never
+// back) with one statement for the whole batch.
+func advanceNodes(ctx context.Context, tx pgx.Tx, rows []telemetry.Reading) error {
+	type newest struct {
+		entry int64
+		at    time.Time
+	}
+	last := map[telemetry.NodeID]newest{}
+	for _, r := range rows {
+		if cur, ok := last[r.Node]; !ok || r.EntryID > cur.entry {
+			last[r.Node] = newest{r.EntryID, r.CreatedAt}
+		}
+	}
+	ids, entries, seen := make([]string, 0, len(last)), make([]int64, 0, len(last)), make([]time.Time, 0, len(last))
+	for node, n := range last {
+		ids, entries, seen = append(ids, string(node)), append(entries, n.entry), append(seen, n.at)
+	}
+	_, err := tx.Exec(ctx, `UPDATE nodes n SET last_entry_id = v.entry_id, last_seen = GREATEST(n.last_seen, v.seen)
+		FROM unnest($1::uuid[], $2::bigint[], $3::timestamptz[]) AS v(id, entry_id, seen)
+		WHERE n.id = v.id AND n.last_entry_id < v.entry_id`, ids, entries, seen)
+	return err
+}
+
+// copyRows feeds readings to COPY without building an intermediate table;
+// with classes it appends each row's retention class, skipping rows of
+// nodes that have none (deleted nodes).
+func copyRows(rows []telemetry.Reading, classes map[telemetry.NodeID]int16) pgx.CopyFromSource {
 	i := -1
 	return pgx.CopyFromFunc(func() ([]any, error) {
-		i++
-		if i >= len(rows) {
-			return nil, nil
+		for {
+			i++
+			if i >= len(rows) {
+				return nil, nil
+			}
+			r := rows[i]
+			class, known := classes[r.Node]
+			if classes != nil && !known {
+				continue
+			}
+			vals := make([]any, 0, 12)
+			vals = append(vals, string(r.Node), r.EntryID, r.CreatedAt)
+			for _, f := range r.Fields {
+				vals = append(vals, sqlcore.FieldArg(f))
+			}
+			if classes != nil {
+				vals = append(vals, class)
+			}
+			return vals, nil
 		}
-		r := rows[i]
-		vals := make([]any, 0, 11)
-		vals = append(vals, string(r.Node), r.EntryID, r.CreatedAt)
-		for _, f := range r.Fields {
-			vals = append(vals, sqlcore.FieldArg(f))
-		}
-		return vals, nil
 	})
 }
 

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
@@ -33,6 +32,7 @@ type Store struct {
 
 	monthsMu sync.Mutex
 	months   map[time.Time]bool // months whose reading partitions are known to exist
+	classes  classCache
 }
 
 // Options tunes the pool.
@@ -108,12 +108,8 @@ func Dialect() sqlcore.Dialect {
 
 func hasCode(codes ...string) func(error) bool {
 	return func(err error) bool {
-		var pe *pgconn.PgError
-		if !errors.As(err, &pe) {
-			return false
-		}
 		for _, c := range codes {
-			if pe.Code == c {
+			if isCode(err, c) {
 				return true
 			}
 		}

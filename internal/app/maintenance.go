@@ -17,9 +17,10 @@ func runRetention(ctx context.Context, r retention, log *slog.Logger) error {
 	for {
 		start := time.Now()
 		dropped, err := r.ExpireReadings(ctx, start)
+		if ctx.Err() != nil {
+			return nil //nolint:nilerr // stopping: an error from the cancelled run is expected
+		}
 		switch {
-		case ctx.Err() != nil:
-			return nil
 		case err != nil:
 			log.Warn("reading retention failed; retrying on the next run", "err", err, "next_in", retentionEvery.String())
 		case len(dropped) > 0:

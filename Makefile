@@ -9,7 +9,7 @@ LDFLAGS      := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN          ?= bin/evara
 BENCHTIME    ?= 1s
 
-.PHONY: help run build test test-short lint generate generate-check bench clean
+.PHONY: help run build test test-short test-faults lint generate generate-check bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -23,11 +23,14 @@ build: ## static binary in bin/evara (CGO off, -trimpath, version from git)
 test: ## every test, with the race detector, shuffled
 	go test -race -count=1 -shuffle=on ./...
 
+test-faults: ## fault tests that stop the machine's PostgreSQL (alone; CI runs them in their own step)
+	go test -tags faults -count=1 -run 'Outage' -v ./internal/app/
+
 test-short: ## quick tests without the race detector
 	go test -count=1 -short ./...
 
 lint: ## golangci-lint (pinned) with the dependency-direction rules, plus go vet
-	go vet ./...
+	go vet -tags faults ./...
 	go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(LINT_VERSION) run ./...
 
 generate: ## regenerate generated code

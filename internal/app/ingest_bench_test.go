@@ -81,8 +81,12 @@ func throughWriter(b *testing.B, system *actor.ActorSystem, pid *actor.PID, rows
 }
 
 func newBenchWriter(st writer.Store) (*actor.ActorSystem, *actor.PID) {
+	return newBenchWriterWith(st, writer.Options{})
+}
+
+func newBenchWriterWith(st writer.Store, opts writer.Options) (*actor.ActorSystem, *actor.PID) {
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
-	return system, system.Root.Spawn(writer.Props(st, writer.Options{}))
+	return system, system.Root.Spawn(writer.Props(st, opts))
 }
 
 func BenchmarkIngestPostgres(b *testing.B) {

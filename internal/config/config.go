@@ -11,6 +11,7 @@ const (
 	CmdMigrate     = "migrate"
 	CmdVersion     = "version"
 	CmdConfigCheck = "config check"
+	CmdKeysRotate  = "keys rotate"
 )
 
 // Config is the whole configuration of one evara process.

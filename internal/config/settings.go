@@ -21,8 +21,8 @@ type setting struct {
 
 // settings declares every setting of c, bound to its fields.
 func settings(c *Config) []setting {
-	serving := []string{CmdServe, CmdMigrate, CmdConfigCheck}
-	everywhere := []string{CmdServe, CmdSim, CmdMigrate, CmdConfigCheck}
+	serving := []string{CmdServe, CmdMigrate, CmdConfigCheck, CmdKeysRotate}
+	everywhere := []string{CmdServe, CmdSim, CmdMigrate, CmdConfigCheck, CmdKeysRotate}
 	simulating := []string{CmdServe, CmdSim, CmdConfigCheck}
 	return []setting{
 		{env: []string{"EVARA_ENV"}, flag: "env", usage: "environment: development or production", value: (*stringValue)(&c.Env), cmds: everywhere},

@@ -25,7 +25,7 @@ func (c Config) Validate() error {
 	check(oneOf(c.LogFormat, "auto", "json", "text"), "EVARA_LOG_FORMAT: %q is not auto, json or text", c.LogFormat)
 	check(c.ShutdownTimeout > 0, "EVARA_SHUTDOWN_TIMEOUT: must be positive")
 
-	if c.Command == CmdServe || c.Command == CmdConfigCheck || c.Command == CmdMigrate {
+	if c.Command == CmdServe || c.Command == CmdConfigCheck || c.Command == CmdMigrate || c.Command == CmdKeysRotate {
 		problems = append(problems, c.validateServe()...)
 	}
 	if c.Command == CmdSim || c.Demo {

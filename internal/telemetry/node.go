@@ -47,6 +47,15 @@ type SealedSecret struct {
 // IsSet reports whether a secret is stored.
 func (s SealedSecret) IsSet() bool { return s.KeyID != "" }
 
+// SealedCredential is one stored credential as key rotation sees it. The
+// row id is also the associated data it was sealed with.
+type SealedCredential struct {
+	Table string // "nodes" or "webhook_subscriptions"
+	ID    string
+	Key   SealedSecret
+	Extra []byte // a second ciphertext under the same key id (a node's write key), or nil
+}
+
 // NodeConfig holds the analytics parameters of a node (tank dimensions,
 // well depth, pipe size…), as the admin form sends them.
 type NodeConfig struct {

@@ -36,6 +36,8 @@ func Run(ctx context.Context, cfg config.Config, build Build, log *slog.Logger, 
 		return serve(ctx, cfg, build, log)
 	case config.CmdSim:
 		return runSim(ctx, cfg, log)
+	case config.CmdKeysRotate:
+		return keysRotate(ctx, cfg, log, stdout)
 	case config.CmdMigrate:
 		return migrate(ctx, cfg, log, stdout)
 	}

@@ -99,6 +99,7 @@ func Dialect() sqlcore.Dialect {
 		Name:                  "postgres",
 		ILike:                 "ILIKE",
 		Time:                  func(t time.Time) any { return t.UTC() },
+		Strings:               func(v []string) any { return v }, // text[]
 		IsUniqueViolation:     hasCode("23505"),
 		IsForeignKeyViolation: hasCode("23503"),
 		IsCheckViolation:      hasCode("23514", "23502", "22P02"),

@@ -86,6 +86,7 @@ func Dialect() sqlcore.Dialect {
 		ILike:                 "LIKE", // case-insensitive for ASCII in SQLite
 		Rebind:                sqlcore.RebindQuestion,
 		Time:                  func(t time.Time) any { return t.UTC().Format(sqlcore.SQLiteTime) },
+		Strings:               func(v []string) any { return sqlcore.JSONArg{V: v} }, // a JSON array in TEXT
 		IsUniqueViolation:     hasCode(sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY),
 		IsForeignKeyViolation: hasCode(sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY, sqlite3.SQLITE_CONSTRAINT_TRIGGER),
 		IsCheckViolation:      hasCode(sqlite3.SQLITE_CONSTRAINT_CHECK, sqlite3.SQLITE_CONSTRAINT_NOTNULL),

@@ -32,7 +32,7 @@ func pgctl(t *testing.T, action string) {
 func pgctlErr(action string) error {
 	versions, err := os.ReadDir("/etc/postgresql")
 	if err != nil || len(versions) == 0 {
-		return fmt.Errorf("no PostgreSQL cluster to %s: %v", action, err)
+		return fmt.Errorf("no PostgreSQL cluster to %s: %w", action, err)
 	}
 	args := []string{"--skip-systemctl-redirect", versions[0].Name(), "main", action}
 	if action == "stop" {
@@ -51,7 +51,7 @@ func pgctlErr(action string) error {
 	if err := cmd.Run(); err != nil {
 		out, _ := os.ReadFile(logFile.Name())
 		if !strings.Contains(string(out), "already running") {
-			return fmt.Errorf("pg_ctlcluster %s: %v\n%s", action, err, out)
+			return fmt.Errorf("pg_ctlcluster %s: %w\n%s", action, err, out)
 		}
 	}
 	return nil

@@ -87,7 +87,10 @@ CREATE TABLE users_profiles (
     -- A scoped role without its scope would see nothing at best and be
     -- mistaken for an unscoped one at worst: refuse the combination.
     CONSTRAINT users_profiles_distributor_scope CHECK (role <> 'distributor' OR distributor_id IS NOT NULL),
-    CONSTRAINT users_profiles_community_scope CHECK (role <> 'community_admin' OR community_id IS NOT NULL)
+    CONSTRAINT users_profiles_community_scope CHECK (role <> 'community_admin' OR community_id IS NOT NULL),
+    -- When both are set, the community must be the distributor's.
+    CONSTRAINT users_profiles_community_distributor_fkey FOREIGN KEY (community_id, distributor_id)
+        REFERENCES communities (id, distributor_id) ON UPDATE CASCADE
 );
 -- Emails are unique regardless of case (Supabase treats them so); several
 -- profiles may have none (phone logins).
@@ -529,13 +532,15 @@ CREATE INDEX revoked_tokens_expires_idx ON revoked_tokens (expires_at);
 
 -- Reports from browsers (a public endpoint): user_id is whatever the caller
 -- was, without a foreign key, so a report is never refused.
+-- A public endpoint writes here: the sizes are bounded in the table too,
+-- not only in the store (the store clips to the same limits).
 CREATE TABLE frontend_errors (
     id         uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    message    text NOT NULL,
-    stack      text,
-    url        text,
-    user_agent text,
-    user_id    text,
+    message    text NOT NULL CHECK (octet_length(message) <= 2048),
+    stack      text CHECK (octet_length(stack) <= 16384),
+    url        text CHECK (octet_length(url) <= 2048),
+    user_agent text CHECK (octet_length(user_agent) <= 512),
+    user_id    text CHECK (octet_length(user_id) <= 256),
     created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX frontend_errors_created_brin ON frontend_errors USING brin (created_at);

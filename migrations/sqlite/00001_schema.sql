@@ -83,7 +83,10 @@ CREATE TABLE users_profiles (
     created_at     TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) CHECK (created_at LIKE '____-__-__T__:__:__.___Z'),
     updated_at     TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) CHECK (updated_at LIKE '____-__-__T__:__:__.___Z'),
     CONSTRAINT users_profiles_distributor_scope CHECK (role <> 'distributor' OR distributor_id IS NOT NULL),
-    CONSTRAINT users_profiles_community_scope CHECK (role <> 'community_admin' OR community_id IS NOT NULL)
+    CONSTRAINT users_profiles_community_scope CHECK (role <> 'community_admin' OR community_id IS NOT NULL),
+    -- When both are set, the community must be the distributor's.
+    CONSTRAINT users_profiles_community_distributor_fkey FOREIGN KEY (community_id, distributor_id)
+        REFERENCES communities (id, distributor_id) ON UPDATE CASCADE
 ) STRICT;
 CREATE UNIQUE INDEX users_profiles_email_key ON users_profiles (lower(email));
 CREATE INDEX users_profiles_distributor_idx ON users_profiles (distributor_id) WHERE distributor_id IS NOT NULL;
@@ -350,13 +353,14 @@ CREATE TABLE revoked_tokens (
 ) STRICT;
 CREATE INDEX revoked_tokens_expires_idx ON revoked_tokens (expires_at);
 
+-- A public endpoint writes here: sizes are bounded in the table too.
 CREATE TABLE frontend_errors (
     id         TEXT PRIMARY KEY,
-    message    TEXT NOT NULL,
-    stack      TEXT,
-    url        TEXT,
-    user_agent TEXT,
-    user_id    TEXT,
+    message    TEXT NOT NULL CHECK (length(CAST(message AS BLOB)) <= 2048),
+    stack      TEXT CHECK (length(CAST(stack AS BLOB)) <= 16384),
+    url        TEXT CHECK (length(CAST(url AS BLOB)) <= 2048),
+    user_agent TEXT CHECK (length(CAST(user_agent AS BLOB)) <= 512),
+    user_id    TEXT CHECK (length(CAST(user_id AS BLOB)) <= 256),
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) CHECK (created_at LIKE '____-__-__T__:__:__.___Z')
 ) STRICT;
 CREATE INDEX frontend_errors_created_idx ON frontend_errors (created_at);

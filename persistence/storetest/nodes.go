@@ -113,12 +113,15 @@ func testNodes(t *testing.T, open Opener) {
 		s := open(t)
 		ten := arrangeTenancy(t, s)
 		mine := newNode("mine", &ten.communityA, &ten.customer, &ten.distributor)
-		neighbour := newNode("neighbour", &ten.communityA, nil, &ten.distributor)
+		neighbour := newNode("neighbour", &ten.communityA, nil, nil) // the distributor comes from the community
 		other := newNode("other", &ten.communityB, nil, nil)
 		for _, n := range []*telemetry.Node{mine, neighbour, other} {
 			if err := s.CreateNode(ctx, n); err != nil {
 				t.Fatal(err)
 			}
+		}
+		if neighbour.DistributorID == nil || *neighbour.DistributorID != ten.distributor {
+			t.Errorf("a node created in a community got distributor %v, want the community's", neighbour.DistributorID)
 		}
 		scopes := map[string]struct {
 			scope telemetry.Scope

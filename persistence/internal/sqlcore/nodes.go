@@ -92,15 +92,20 @@ func (s *Store) CreateNode(ctx context.Context, n *telemetry.Node) error {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	keyID, keyCT := keyArgs(n.ChannelKey)
 	err := s.db.InTx(ctx, func(tx DB) error {
-		_, err := tx.Exec(ctx, s.q(`INSERT INTO nodes (id, node_key, label, category, analytics_type, location_name, lat, lng, capacity,
+		// A node in a community belongs to the community's distributor: taking
+		// it from the community keeps the (community, distributor) pair, which
+		// the schema checks only when both are set, consistent.
+		err := tx.QueryRow(ctx, s.q(`INSERT INTO nodes (id, node_key, label, category, analytics_type, location_name, lat, lng, capacity,
 			status, thingspeak_channel_id, channel_key_id, channel_key_ciphertext, write_key_ciphertext, field_mapping,
 			poll_interval_seconds, hardware_id, device_type, plan_id, community_id, customer_id, distributor_id, created_by,
 			created_at, updated_at, last_seen, last_entry_id, version)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$24,$25,$26,1)`),
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,
+				COALESCE($22, (SELECT distributor_id FROM communities WHERE id = $20)),$23,$24,$24,$25,$26,1)
+			RETURNING distributor_id`),
 			string(n.ID), n.NodeKey, n.Label, n.Category, n.AnalyticsType, Opt(n.LocationName), Opt(n.Lat), Opt(n.Lng), Opt(n.Capacity),
 			string(n.Status), channelArg(n.ChannelID), keyID, keyCT, n.WriteKey, JSONArg{n.FieldMapping},
 			pollSeconds(n.PollInterval), Opt(n.HardwareID), Opt(n.DeviceType), n.PlanID, Opt(n.CommunityID), Opt(n.CustomerID),
-			Opt(n.DistributorID), Opt(n.CreatedBy), s.d.Time(now), nullTime(s.d, n.LastSeen), n.LastEntryID)
+			Opt(n.DistributorID), Opt(n.CreatedBy), s.d.Time(now), nullTime(s.d, n.LastSeen), n.LastEntryID).Scan(NS(&n.DistributorID))
 		if err != nil {
 			return err
 		}

@@ -3,7 +3,6 @@ package sqlcore
 import (
 	"context"
 	"errors"
-	"regexp"
 	"strings"
 	"time"
 
@@ -52,12 +51,63 @@ type Dialect struct {
 	IsNoRows func(err error) bool
 }
 
-var placeholder = regexp.MustCompile(`\$(\d+)`)
+// RebindQuestion rewrites $N placeholders for SQLite. When they appear in
+// order, each once ($1, $2, …), they become plain ?s: SQLite binds those by
+// position at no cost, whereas numbered ?NNN parameters make the driver
+// look each one up by name, which grows with the square of the count and
+// dominated large INSERTs. Otherwise they become ?NNN, which SQLite binds
+// by number whatever the order. (SQLite's own $N would be a *named*
+// parameter numbered by first appearance.) Queries must not hold a literal
+// '$' followed by a digit.
+func RebindQuestion(query string) string {
+	var (
+		b          strings.Builder
+		sequential = true
+		next       = 1
+	)
+	b.Grow(len(query))
+	forEachPlaceholder(query, func(n int) {
+		if n != next {
+			sequential = false
+		}
+		next++
+	})
+	for i := 0; i < len(query); i++ {
+		c := query[i]
+		if c != '$' || i+1 >= len(query) || !isDigit(query[i+1]) {
+			b.WriteByte(c)
+			continue
+		}
+		j := i + 1
+		for j < len(query) && isDigit(query[j]) {
+			j++
+		}
+		b.WriteByte('?')
+		if !sequential {
+			b.WriteString(query[i+1 : j])
+		}
+		i = j - 1
+	}
+	return b.String()
+}
 
-// RebindQuestion rewrites $N into SQLite's numbered ?N, which binds by
-// number whatever the order of appearance (SQLite's own $N is a *named*
-// parameter, numbered by first appearance).
-func RebindQuestion(query string) string { return placeholder.ReplaceAllString(query, "?$1") }
+// forEachPlaceholder calls fn with the number of each $N in query, in order.
+func forEachPlaceholder(query string, fn func(n int)) {
+	for i := 0; i < len(query); i++ {
+		if query[i] != '$' || i+1 >= len(query) || !isDigit(query[i+1]) {
+			continue
+		}
+		n, j := 0, i+1
+		for j < len(query) && isDigit(query[j]) {
+			n = n*10 + int(query[j]-'0')
+			j++
+		}
+		fn(n)
+		i = j - 1
+	}
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // Store runs the shared queries. Engines embed it.
 type Store struct {

@@ -35,43 +35,79 @@ func FieldArg(f telemetry.Field) any {
 // WriteReadingsBatched stores readings with multi-row INSERTs that skip
 // entries already stored, and advances each node's last_entry_id and
 // last_seen, all in one transaction. SQLite uses it as is; PostgreSQL has
-// its own COPY path. Rows of unknown nodes are skipped (the node was
-// deleted while its readings were queued).
+// its own COPY path. Each node's retention class (its plan's) is read once
+// per batch; rows of unknown nodes are skipped (the node was deleted while
+// its readings were queued).
 func (s *Store) WriteReadingsBatched(ctx context.Context, rows []telemetry.Reading) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	const perInsert = 64 // 13 arguments a row stays far below SQLite's variable limit
+	const perInsert = 200 // 12 arguments a row: 2,400, far below SQLite's limit of 32,766
 	return s.db.InTx(ctx, func(tx DB) error {
-		for start := 0; start < len(rows); start += perInsert {
-			if err := s.insertReadings(ctx, tx, rows[start:min(start+perInsert, len(rows))]); err != nil {
+		classes, err := s.retentionClasses(ctx, tx, rows)
+		if err != nil {
+			return err
+		}
+		known := make([]telemetry.Reading, 0, len(rows))
+		for _, r := range rows {
+			if _, ok := classes[r.Node]; ok {
+				known = append(known, r)
+			}
+		}
+		for start := 0; start < len(known); start += perInsert {
+			if err := s.insertReadings(ctx, tx, known[start:min(start+perInsert, len(known))], classes); err != nil {
 				return err
 			}
 		}
-		return s.advanceNodes(ctx, tx, rows)
+		return s.advanceNodes(ctx, tx, known)
 	})
 }
 
-func (s *Store) insertReadings(ctx context.Context, tx DB, rows []telemetry.Reading) error {
+// retentionClasses reads the retention class of every node in rows.
+func (s *Store) retentionClasses(ctx context.Context, tx DB, rows []telemetry.Reading) (map[telemetry.NodeID]int, error) {
+	var a args
+	var ph []string
+	seen := map[telemetry.NodeID]bool{}
+	for _, r := range rows {
+		if !seen[r.Node] {
+			seen[r.Node] = true
+			ph = append(ph, a.add(string(r.Node)))
+		}
+	}
+	res, err := tx.Query(ctx, s.q(`SELECT n.id, p.retention_days FROM nodes n JOIN plans p ON p.id = n.plan_id
+		WHERE n.id IN (`+strings.Join(ph, ", ")+`)`), a...)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Close()
+	classes := make(map[telemetry.NodeID]int, len(seen))
+	for res.Next() {
+		var id string
+		var days int
+		if err := res.Scan(S(&id), &days); err != nil {
+			return nil, err
+		}
+		classes[telemetry.NodeID(id)] = days
+	}
+	return classes, res.Err()
+}
+
+func (s *Store) insertReadings(ctx context.Context, tx DB, rows []telemetry.Reading, classes map[telemetry.NodeID]int) error {
 	var (
 		a      args
 		values []string
 	)
 	for _, r := range rows {
-		ph := make([]string, 0, 11)
+		ph := make([]string, 0, 12)
 		ph = append(ph, a.add(string(r.Node)), a.add(r.EntryID), a.add(s.d.Time(r.CreatedAt)))
 		for _, f := range r.Fields {
 			ph = append(ph, a.add(FieldArg(f)))
 		}
+		ph = append(ph, a.add(classes[r.Node]))
 		values = append(values, "("+strings.Join(ph, ", ")+")")
 	}
-	// The VALUES list joins nodes for the retention class of the node's
-	// plan; readings of nodes that no longer exist drop out of the join.
-	_, err := tx.Exec(ctx, s.q(`INSERT INTO readings (`+readingColumns+`, retention_days)
-		SELECT v.*, p.retention_days FROM (VALUES `+strings.Join(values, ", ")+`) AS v
-		JOIN nodes n ON n.id = v.column1 JOIN plans p ON p.id = n.plan_id
-		WHERE true -- SQLite needs a WHERE here to read ON CONFLICT as the upsert clause
-		ON CONFLICT DO NOTHING`), a...)
+	_, err := tx.Exec(ctx, s.q(`INSERT INTO readings (`+readingColumns+`, retention_days) VALUES `+
+		strings.Join(values, ", ")+` ON CONFLICT DO NOTHING`), a...)
 	return err
 }
 

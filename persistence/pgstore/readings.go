@@ -77,19 +77,10 @@ func (s *Store) writeViaStaging(ctx context.Context, rows []telemetry.Reading) e
 // advanceNodes moves each node's resume point and last_seen forward (never
 // back) with one statement for the whole batch.
 func advanceNodes(ctx context.Context, tx pgx.Tx, rows []telemetry.Reading) error {
-	type newest struct {
-		entry int64
-		at    time.Time
-	}
-	last := map[telemetry.NodeID]newest{}
-	for _, r := range rows {
-		if cur, ok := last[r.Node]; !ok || r.EntryID > cur.entry {
-			last[r.Node] = newest{r.EntryID, r.CreatedAt}
-		}
-	}
+	last := sqlcore.NewestPerNode(rows)
 	ids, entries, seen := make([]string, 0, len(last)), make([]int64, 0, len(last)), make([]time.Time, 0, len(last))
 	for node, n := range last {
-		ids, entries, seen = append(ids, string(node)), append(entries, n.entry), append(seen, n.at)
+		ids, entries, seen = append(ids, string(node)), append(entries, n.EntryID), append(seen, n.At)
 	}
 	_, err := tx.Exec(ctx, `UPDATE nodes n SET last_entry_id = v.entry_id, last_seen = GREATEST(n.last_seen, v.seen)
 		FROM unnest($1::uuid[], $2::bigint[], $3::timestamptz[]) AS v(id, entry_id, seen)

@@ -80,20 +80,7 @@ func (s *Store) EnabledRules(ctx context.Context, nodeID telemetry.NodeID) ([]te
 }
 
 func (s *Store) queryRules(ctx context.Context, query string, a ...any) ([]telemetry.AlertRule, error) {
-	rows, err := s.db.Query(ctx, s.q(query), a...)
-	if err != nil {
-		return nil, s.translate(err, "alert rule")
-	}
-	defer rows.Close()
-	var out []telemetry.AlertRule
-	for rows.Next() {
-		r, err := scanRule(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s, "alert rule", query, a, scanRule)
 }
 
 // UpdateRule replaces a rule's editable fields (name, metric, condition,

@@ -205,20 +205,7 @@ func (s *Store) ListAlerts(ctx context.Context, scope telemetry.Scope, f telemet
 }
 
 func (s *Store) queryAlerts(ctx context.Context, query string, a ...any) ([]telemetry.Alert, error) {
-	rows, err := s.db.Query(ctx, s.q(query), a...)
-	if err != nil {
-		return nil, s.translate(err, "alert")
-	}
-	defer rows.Close()
-	var out []telemetry.Alert
-	for rows.Next() {
-		al, err := scanAlert(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, al)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s, "alert", query, a, scanAlert)
 }
 
 // AlertSummary counts the alerts within scope by status, and the

@@ -102,7 +102,7 @@ func (s *Store) ListProfiles(ctx context.Context, scope telemetry.Scope, page te
 	page = page.Normalize()
 	query := "SELECT " + profileColumns + " FROM users_profiles p" + cond.String() +
 		" ORDER BY p.email IS NULL, lower(p.email), p.id LIMIT " + a.add(page.Limit) + " OFFSET " + a.add(page.Offset)
-	out, err := tenancyList(ctx, s, "user profile", query, a, scanProfile)
+	out, err := queryAll(ctx, s, "user profile", query, a, scanProfile)
 	return out, total, err
 }
 
@@ -229,7 +229,7 @@ func (s *Store) ListAudit(ctx context.Context, f telemetry.AuditFilter) ([]telem
 	query := `SELECT l.id, COALESCE(l.user_id, ''), l.action_type, COALESCE(l.resource_type, ''), COALESCE(l.resource_id, ''),
 		l.metadata, COALESCE(l.request_id, ''), l.timestamp FROM audit_logs l` + cond.String() +
 		" ORDER BY l.timestamp DESC, l.id DESC LIMIT " + a.add(page.Limit) + " OFFSET " + a.add(page.Offset)
-	return tenancyList(ctx, s, "audit entry", query, a, func(r Row) (telemetry.AuditEntry, error) {
+	return queryAll(ctx, s, "audit entry", query, a, func(r Row) (telemetry.AuditEntry, error) {
 		var e telemetry.AuditEntry
 		err := r.Scan(&e.ID, &e.UserID, &e.Action, &e.ResourceType, &e.ResourceID, J(&e.Metadata), &e.RequestID, T(&e.Timestamp))
 		return e, err

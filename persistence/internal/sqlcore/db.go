@@ -149,3 +149,22 @@ func (s *Store) translate(err error, what string) error {
 	}
 	return err
 }
+
+// queryAll runs a query and scans every row with scan; what names the
+// rows in errors.
+func queryAll[T any](ctx context.Context, s *Store, what, query string, a args, scan func(Row) (T, error)) ([]T, error) {
+	rows, err := s.db.Query(ctx, s.q(query), a...)
+	if err != nil {
+		return nil, s.translate(err, what)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

@@ -188,20 +188,7 @@ func escapeLike(s string) string {
 }
 
 func (s *Store) queryNodes(ctx context.Context, query string, a ...any) ([]telemetry.Node, error) {
-	rows, err := s.db.Query(ctx, s.q(query), a...)
-	if err != nil {
-		return nil, s.translate(err, "node")
-	}
-	defer rows.Close()
-	var out []telemetry.Node
-	for rows.Next() {
-		n, err := scanNode(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s, "node", query, a, scanNode)
 }
 
 // RuntimeNodes lists every node with a ThingSpeak channel: the devices the

@@ -111,22 +111,30 @@ func (s *Store) insertReadings(ctx context.Context, tx DB, rows []telemetry.Read
 	return err
 }
 
-// advanceNodes moves each node's resume point and last_seen forward (never back).
-func (s *Store) advanceNodes(ctx context.Context, tx DB, rows []telemetry.Reading) error {
-	type newest struct {
-		entry int64
-		at    time.Time
-	}
-	last := map[telemetry.NodeID]newest{}
+// Newest is a node's newest entry in a batch of readings.
+type Newest struct {
+	EntryID int64
+	At      time.Time
+}
+
+// NewestPerNode finds each node's newest entry in rows: what its resume
+// point (last_entry_id) and last_seen move forward to.
+func NewestPerNode(rows []telemetry.Reading) map[telemetry.NodeID]Newest {
+	last := map[telemetry.NodeID]Newest{}
 	for _, r := range rows {
-		if cur, ok := last[r.Node]; !ok || r.EntryID > cur.entry {
-			last[r.Node] = newest{r.EntryID, r.CreatedAt}
+		if cur, ok := last[r.Node]; !ok || r.EntryID > cur.EntryID {
+			last[r.Node] = Newest{r.EntryID, r.CreatedAt}
 		}
 	}
-	for node, n := range last {
+	return last
+}
+
+// advanceNodes moves each node's resume point and last_seen forward (never back).
+func (s *Store) advanceNodes(ctx context.Context, tx DB, rows []telemetry.Reading) error {
+	for node, n := range NewestPerNode(rows) {
 		_, err := tx.Exec(ctx, s.q(`UPDATE nodes SET last_entry_id = $1,
 			last_seen = CASE WHEN last_seen IS NULL OR last_seen < $2 THEN $2 ELSE last_seen END
-			WHERE id = $3 AND last_entry_id < $1`), n.entry, s.d.Time(n.at), string(node))
+			WHERE id = $3 AND last_entry_id < $1`), n.EntryID, s.d.Time(n.At), string(node))
 		if err != nil {
 			return err
 		}

@@ -12,7 +12,7 @@ import (
 
 // ListPlans returns the plans, shortest retention first.
 func (s *Store) ListPlans(ctx context.Context) ([]telemetry.Plan, error) {
-	return tenancyList(ctx, s, "plan", `SELECT id, name, max_devices, retention_days FROM plans ORDER BY retention_days, id`, nil, scanPlan)
+	return queryAll(ctx, s, "plan", `SELECT id, name, max_devices, retention_days FROM plans ORDER BY retention_days, id`, nil, scanPlan)
 }
 
 // GetPlan returns the plan with this id.
@@ -29,7 +29,7 @@ func scanPlan(r Row) (telemetry.Plan, error) {
 
 // ListRegions returns every region, by name.
 func (s *Store) ListRegions(ctx context.Context) ([]telemetry.Region, error) {
-	return tenancyList(ctx, s, "region", `SELECT id, name, city, state FROM regions ORDER BY lower(name), city, id`, nil, scanRegion)
+	return queryAll(ctx, s, "region", `SELECT id, name, city, state FROM regions ORDER BY lower(name), city, id`, nil, scanRegion)
 }
 
 func scanRegion(r Row) (telemetry.Region, error) {
@@ -117,7 +117,7 @@ func (s *Store) ListDistributors(ctx context.Context, scope telemetry.Scope, pag
 	page = page.Normalize()
 	query := "SELECT " + distributorColumns + " FROM distributors d" + cond.String() +
 		" ORDER BY lower(d.name), d.id LIMIT " + a.add(page.Limit) + " OFFSET " + a.add(page.Offset)
-	out, err := tenancyList(ctx, s, "distributor", query, a, scanDistributor)
+	out, err := queryAll(ctx, s, "distributor", query, a, scanDistributor)
 	return out, total, err
 }
 
@@ -214,7 +214,7 @@ func (s *Store) resolveRegion(ctx context.Context, c *telemetry.Community) error
 		c.Region = nil
 		return nil
 	}
-	found, err := tenancyList(ctx, s, "region", "SELECT id, name, city, state FROM regions"+cond.String()+" ORDER BY id LIMIT 2", a, scanRegion)
+	found, err := queryAll(ctx, s, "region", "SELECT id, name, city, state FROM regions"+cond.String()+" ORDER BY id LIMIT 2", a, scanRegion)
 	switch {
 	case err != nil:
 		return err
@@ -261,7 +261,7 @@ func slugify(name string) string {
 // freeSlug returns base, or base-2, base-3… whichever is free first.
 func (s *Store) freeSlug(ctx context.Context, base string) (string, error) {
 	taken := map[string]bool{}
-	_, err := tenancyList(ctx, s, "community", `SELECT slug FROM communities WHERE slug = $1 OR slug LIKE $2`,
+	_, err := queryAll(ctx, s, "community", `SELECT slug FROM communities WHERE slug = $1 OR slug LIKE $2`,
 		args{base, base + "-%"}, func(r Row) (string, error) {
 			var slug string
 			err := r.Scan(&slug)
@@ -307,7 +307,7 @@ func (s *Store) ListCommunities(ctx context.Context, scope telemetry.Scope, f te
 	page := f.Page.Normalize()
 	query := "SELECT " + communityColumns + communityFrom + cond.String() +
 		" ORDER BY lower(c.name), c.id LIMIT " + a.add(page.Limit) + " OFFSET " + a.add(page.Offset)
-	out, err := tenancyList(ctx, s, "community", query, a, scanCommunity)
+	out, err := queryAll(ctx, s, "community", query, a, scanCommunity)
 	return out, total, err
 }
 
@@ -416,7 +416,7 @@ func (s *Store) ListCustomers(ctx context.Context, scope telemetry.Scope, f tele
 	page := f.Page.Normalize()
 	query := "SELECT " + customerColumns + " FROM customers cu" + cond.String() +
 		" ORDER BY lower(cu.full_name), cu.id LIMIT " + a.add(page.Limit) + " OFFSET " + a.add(page.Offset)
-	out, err := tenancyList(ctx, s, "customer", query, a, scanCustomer)
+	out, err := queryAll(ctx, s, "customer", query, a, scanCustomer)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -465,24 +465,6 @@ func (s *Store) CountCustomerNodes(ctx context.Context, customerID string) (int,
 	err := s.db.QueryRow(ctx, s.q(`SELECT (SELECT count(*) FROM nodes n WHERE n.customer_id = cu.id) FROM customers cu WHERE cu.id = $1`),
 		strings.ToLower(customerID)).Scan(&n)
 	return n, s.translate(err, "customer")
-}
-
-// tenancyList runs a query and scans every row with scan.
-func tenancyList[T any](ctx context.Context, s *Store, what, query string, a args, scan func(Row) (T, error)) ([]T, error) {
-	rows, err := s.db.Query(ctx, s.q(query), a...)
-	if err != nil {
-		return nil, s.translate(err, what)
-	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
 }
 
 // tenancyCount runs a count(*) query.

@@ -155,18 +155,5 @@ func (s *Store) SubscriptionsFor(ctx context.Context, event, communityID string)
 }
 
 func (s *Store) querySubscriptions(ctx context.Context, query string, a ...any) ([]telemetry.WebhookSubscription, error) {
-	rows, err := s.db.Query(ctx, s.q(query), a...)
-	if err != nil {
-		return nil, s.translate(err, "webhook subscription")
-	}
-	defer rows.Close()
-	var out []telemetry.WebhookSubscription
-	for rows.Next() {
-		w, err := scanSubscription(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, w)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s, "webhook subscription", query, a, scanSubscription)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -113,50 +111,9 @@ func TestConfigCheck(t *testing.T) {
 // TestServeDemo is the newcomer's first command: serve with the built-in
 // simulator, /health answers ok, SIGTERM stops it cleanly.
 func TestServeDemo(t *testing.T) {
-	cmd := exec.Command(binary, "serve", "--demo", "--addr", "127.0.0.1:0", "--log-format", "json")
-	cmd.Env = []string{"PATH=/usr/bin:/bin"}
-	cmd.Dir = t.TempDir()
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-
-	logs := make(chan map[string]any, 64)
-	go func() {
-		defer close(logs)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var line map[string]any
-			if json.Unmarshal(sc.Bytes(), &line) == nil {
-				logs <- line
-			}
-		}
-	}()
-	var addr, simURL string
-	deadline := time.After(10 * time.Second)
-	for addr == "" {
-		select {
-		case line, ok := <-logs:
-			if !ok {
-				t.Fatal("evara exited before serving")
-			}
-			switch line["msg"] {
-			case "evara serving":
-				addr, _ = line["addr"].(string)
-			case "demo simulator started":
-				simURL, _ = line["url"].(string)
-			}
-		case <-deadline:
-			t.Fatal("evara did not serve within 10 s")
-		}
-	}
-	if simURL == "" {
-		t.Fatal("no demo simulator was started")
-	}
+	p := startEvara(t, nil, "serve", "--demo", "--addr", "127.0.0.1:0")
+	simURL, _ := p.waitFor(t, "demo simulator started", 10*time.Second)["url"].(string)
+	addr, _ := p.waitFor(t, "evara serving", 10*time.Second)["addr"].(string)
 
 	var health struct {
 		Status   string            `json:"status"`
@@ -166,7 +123,6 @@ func TestServeDemo(t *testing.T) {
 	if health.Status != "ok" || health.Services["thingspeak"] != "simulator" || health.Services["database"] != "embedded" {
 		t.Fatalf("health = %+v", health)
 	}
-
 	var stats struct {
 		Channels map[string]struct {
 			ReadKey     string `json:"read_key"`
@@ -177,24 +133,7 @@ func TestServeDemo(t *testing.T) {
 	if len(stats.Channels) != 12 {
 		t.Fatalf("demo has %d channels, want a dozen", len(stats.Channels))
 	}
-
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		for range logs { // drain so the process never blocks on stderr
-		}
-		done <- cmd.Wait()
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("evara did not exit cleanly on SIGTERM: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("evara did not stop within 30 s of SIGTERM")
-	}
+	p.stop(t)
 }
 
 func getJSON(t *testing.T, url string, v any) {

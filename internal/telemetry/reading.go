@@ -47,3 +47,10 @@ type Reading struct {
 	Node NodeID
 	Entry
 }
+
+// ReadingQuery selects stored readings of one node.
+type ReadingQuery struct {
+	AfterEntryID int64     // only entries after this one
+	Since, Until time.Time // created_at bounds (zero: open)
+	Limit        int       // the newest Limit (0: no limit)
+}

@@ -9,7 +9,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/evaratech/evara/internal/telemetry"
-	"github.com/evaratech/evara/persistence/internal/sqlcore"
 )
 
 var t0 = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
@@ -48,7 +47,7 @@ func testReadings(t *testing.T, open Opener) {
 		if err := s.WriteReadings(ctx, entries(a.ID, 40, 20)); err != nil {
 			t.Fatal(err)
 		}
-		got, err := s.Readings(ctx, a.ID, sqlcore.ReadingQuery{})
+		got, err := s.Readings(ctx, a.ID, telemetry.ReadingQuery{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,15 +95,15 @@ func testReadings(t *testing.T, open Opener) {
 			t.Errorf("latest = %d, %v", latest.EntryID, err)
 		}
 		cases := map[string]struct {
-			q        sqlcore.ReadingQuery
+			q        telemetry.ReadingQuery
 			from, to int64
 		}{
-			"after an entry":  {sqlcore.ReadingQuery{AfterEntryID: 90}, 91, 100},
-			"newest N":        {sqlcore.ReadingQuery{Limit: 5}, 96, 100},
-			"time range":      {sqlcore.ReadingQuery{Since: t0.Add(10 * 15 * time.Second), Until: t0.Add(12 * 15 * time.Second)}, 10, 12},
-			"newest N after":  {sqlcore.ReadingQuery{AfterEntryID: 50, Limit: 3}, 98, 100},
-			"nothing after":   {sqlcore.ReadingQuery{AfterEntryID: 100}, 1, 0},
-			"since, from now": {sqlcore.ReadingQuery{Since: t0.Add(time.Hour)}, 1, 0},
+			"after an entry":  {telemetry.ReadingQuery{AfterEntryID: 90}, 91, 100},
+			"newest N":        {telemetry.ReadingQuery{Limit: 5}, 96, 100},
+			"time range":      {telemetry.ReadingQuery{Since: t0.Add(10 * 15 * time.Second), Until: t0.Add(12 * 15 * time.Second)}, 10, 12},
+			"newest N after":  {telemetry.ReadingQuery{AfterEntryID: 50, Limit: 3}, 98, 100},
+			"nothing after":   {telemetry.ReadingQuery{AfterEntryID: 100}, 1, 0},
+			"since, from now": {telemetry.ReadingQuery{Since: t0.Add(time.Hour)}, 1, 0},
 		}
 		for name, c := range cases {
 			t.Run(name, func(t *testing.T) {

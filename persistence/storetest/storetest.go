@@ -50,7 +50,7 @@ type NodeStore interface {
 type ReadingStore interface {
 	WriteReadings(ctx context.Context, rows []telemetry.Reading) error
 	LatestReading(ctx context.Context, node telemetry.NodeID) (telemetry.Reading, error)
-	Readings(ctx context.Context, node telemetry.NodeID, q sqlcore.ReadingQuery) ([]telemetry.Reading, error)
+	Readings(ctx context.Context, node telemetry.NodeID, q telemetry.ReadingQuery) ([]telemetry.Reading, error)
 }
 
 func newUUID() string { return sqlcore.NewID() }

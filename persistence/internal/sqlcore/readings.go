@@ -149,15 +149,8 @@ func (s *Store) LatestReading(ctx context.Context, node telemetry.NodeID) (telem
 	return r, s.translate(err, "reading")
 }
 
-// ReadingQuery selects stored readings of one node.
-type ReadingQuery struct {
-	AfterEntryID int64     // only entries after this one
-	Since, Until time.Time // created_at bounds (zero: open)
-	Limit        int       // the newest Limit (0: no limit)
-}
-
 // Readings returns a node's readings selected by q in ascending entry order.
-func (s *Store) Readings(ctx context.Context, node telemetry.NodeID, q ReadingQuery) ([]telemetry.Reading, error) {
+func (s *Store) Readings(ctx context.Context, node telemetry.NodeID, q telemetry.ReadingQuery) ([]telemetry.Reading, error) {
 	var out []telemetry.Reading
 	err := s.StreamReadings(ctx, node, q, func(r telemetry.Reading) error {
 		out = append(out, r)
@@ -168,7 +161,7 @@ func (s *Store) Readings(ctx context.Context, node telemetry.NodeID, q ReadingQu
 
 // StreamReadings calls fn for each selected reading in ascending entry
 // order without holding them all: exports run in constant memory.
-func (s *Store) StreamReadings(ctx context.Context, node telemetry.NodeID, q ReadingQuery, fn func(telemetry.Reading) error) error {
+func (s *Store) StreamReadings(ctx context.Context, node telemetry.NodeID, q telemetry.ReadingQuery, fn func(telemetry.Reading) error) error {
 	var a args
 	cond := where{"node_id = " + a.add(string(node))}
 	if q.AfterEntryID > 0 {

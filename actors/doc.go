@@ -2,8 +2,9 @@
 // (SPEC §2): device (one per ThingSpeak channel), limiter (per-member
 // supervisor and upstream budget), session (one per WebSocket), writer
 // (batched reading writes) and msg (protobuf messages that cross members).
+// devicetest holds the fakes and helpers the device and limiter tests share.
 //
-// The actors arrive with the device-runtime, persistence and WebSocket
-// issues; this package itself holds no code. Actors never import api or
-// persistence: they declare the small interfaces they need.
+// Session and msg arrive with the WebSocket and cluster issues; this
+// package itself holds no code. Actors never import api or persistence:
+// they declare the small interfaces they need.
 package actors

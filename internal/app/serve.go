@@ -9,10 +9,8 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/evaratech/evara/actors/writer"
 	"github.com/evaratech/evara/api"
 	"github.com/evaratech/evara/internal/config"
 	"github.com/evaratech/evara/internal/thingspeak/sim"
@@ -20,8 +18,8 @@ import (
 
 // serve runs the backend until ctx is cancelled. Components start in
 // dependency order and stop in reverse: HTTP drains first (readiness turns
-// 503 at once), then the actors (the writer flushes), then the store and
-// the demo simulator.
+// 503 at once), then the actors (the devices stop, then the writer
+// flushes), then the store and the demo simulator.
 func serve(ctx context.Context, cfg config.Config, build Build, log *slog.Logger) (err error) {
 	var stack shutdownStack
 	defer func() { err = errors.Join(err, stack.close(cfg.ShutdownTimeout, log)) }()
@@ -45,13 +43,9 @@ func serve(ctx context.Context, cfg config.Config, build Build, log *slog.Logger
 		}
 	}
 
-	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return log.With("component", "actor") }))
-	writerPID := system.Root.Spawn(writer.Props(st, writer.Options{Logger: log.With("component", "writer")}))
-	stack.push("actors", func() error {
-		err := system.Root.StopFuture(writerPID).Wait() // the writer flushes what it holds
-		system.Shutdown()
+	if err := startActors(ctx, cfg, st, kr, upstream, log, &stack); err != nil {
 		return err
-	})
+	}
 
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.HTTPAddr)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evaratech/evara/actors/device"
 	"github.com/evaratech/evara/actors/writer"
 	"github.com/evaratech/evara/internal/config"
 	"github.com/evaratech/evara/internal/keyring"
@@ -24,6 +25,8 @@ import (
 // store is what the composition root needs from either engine.
 type store interface {
 	writer.Store
+	device.Store // LatestReading, SetNodeStatus
+	RuntimeNodes(ctx context.Context) ([]telemetry.Node, error)
 	CreateNode(ctx context.Context, n *telemetry.Node) error
 	GetNode(ctx context.Context, scope telemetry.Scope, idOrKey string) (telemetry.Node, error)
 	// expireReadings applies the per-plan retention (see maintenance.go).

@@ -36,6 +36,10 @@ type Config struct {
 	ThingSpeakTimeout time.Duration // per upstream request
 	Demo              bool          // serve with the in-process simulator and demo channels
 
+	PollInterval  time.Duration // poll interval of nodes without their own
+	UpstreamRate  float64       // upstream requests/s across the cluster
+	UpstreamBurst int           // upstream requests that may go at once
+
 	Sim Sim // the `evara sim` command, and the simulator behind --demo
 
 	sources  map[string]string // setting (its first env name) → where its value came from
@@ -68,6 +72,9 @@ func Default() Config {
 		DataDir:           "./data",
 		ThingSpeakURL:     "https://api.thingspeak.com",
 		ThingSpeakTimeout: 10 * time.Second,
+		PollInterval:      60 * time.Second,
+		UpstreamRate:      50,
+		UpstreamBurst:     10,
 		Sim: Sim{
 			Addr:     "127.0.0.1:3002",
 			Channels: 12,

@@ -125,6 +125,11 @@ func TestValidateRules(t *testing.T) {
 		{"production with a key", []string{"serve"}, map[string]string{"EVARA_ENV": "production", "EVARA_ENCRYPTION_KEY": "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}, true},
 		{"short encryption key", []string{"serve"}, map[string]string{"EVARA_ENCRYPTION_KEY": "k1:AAECAwQ="}, false},
 		{"unparsable env", []string{"serve"}, map[string]string{"EVARA_DEMO": "perhaps"}, false},
+		{"upstream budget", []string{"serve", "--poll-interval", "1s", "--upstream-rate", "0.5", "--upstream-burst", "1"}, nil, true},
+		{"sub-second poll interval", []string{"serve"}, map[string]string{"EVARA_POLL_INTERVAL": "500ms"}, false},
+		{"zero upstream rate", []string{"serve"}, map[string]string{"EVARA_UPSTREAM_RATE": "0"}, false},
+		{"NaN upstream rate", []string{"serve", "--upstream-rate", "NaN"}, nil, false},
+		{"zero upstream burst", []string{"serve", "--upstream-burst", "0"}, nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

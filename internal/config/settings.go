@@ -24,6 +24,7 @@ func settings(c *Config) []setting {
 	serving := []string{CmdServe, CmdMigrate, CmdConfigCheck, CmdKeysRotate}
 	everywhere := []string{CmdServe, CmdSim, CmdMigrate, CmdConfigCheck, CmdKeysRotate}
 	simulating := []string{CmdServe, CmdSim, CmdConfigCheck}
+	polling := []string{CmdServe, CmdConfigCheck}
 	return []setting{
 		{env: []string{"EVARA_ENV"}, flag: "env", usage: "environment: development or production", value: (*stringValue)(&c.Env), cmds: everywhere},
 		{env: []string{"EVARA_LOG_LEVEL", "LOG_LEVEL"}, flag: "log-level", usage: "log level: debug, info, warn or error", value: (*stringValue)(&c.LogLevel), cmds: everywhere},
@@ -37,6 +38,9 @@ func settings(c *Config) []setting {
 		{env: []string{"EVARA_ENCRYPTION_KEY"}, usage: "AES-256 keys sealing channel keys at rest: id:base64[,oldid:base64…], active first; required in production", value: (*secretValue)(&c.EncryptionKey), secret: true, cmds: serving},
 		{env: []string{"EVARA_THINGSPEAK_URL"}, flag: "thingspeak-url", usage: "ThingSpeak read API base URL (ignored with --demo)", value: (*stringValue)(&c.ThingSpeakURL), cmds: serving},
 		{env: []string{"EVARA_THINGSPEAK_TIMEOUT"}, flag: "thingspeak-timeout", usage: "timeout of one upstream request", value: (*durationValue)(&c.ThingSpeakTimeout), cmds: serving},
+		{env: []string{"EVARA_POLL_INTERVAL"}, flag: "poll-interval", usage: "how often a node without its own interval is polled (with --demo, at most the simulator's period)", value: (*durationValue)(&c.PollInterval), cmds: polling},
+		{env: []string{"EVARA_UPSTREAM_RATE"}, flag: "upstream-rate", usage: "upstream (ThingSpeak) requests per second across the whole cluster; never exceeded, lowered while the upstream pushes back", value: (*floatValue)(&c.UpstreamRate), cmds: polling},
+		{env: []string{"EVARA_UPSTREAM_BURST"}, flag: "upstream-burst", usage: "upstream requests that may go at once within the rate", value: (*intValue)(&c.UpstreamBurst), cmds: polling},
 		{env: []string{"EVARA_DEMO"}, flag: "demo", usage: "run the built-in ThingSpeak simulator with demo channels", value: (*boolValue)(&c.Demo), cmds: []string{CmdServe, CmdConfigCheck}},
 		{env: []string{"EVARA_SIM_ADDR"}, flag: "addr", usage: "listen address of the simulator", value: (*stringValue)(&c.Sim.Addr), cmds: []string{CmdSim}},
 		{env: []string{"EVARA_SIM_CHANNELS"}, flag: "channels", usage: "number of simulated channels", value: (*intValue)(&c.Sim.Channels), cmds: simulating},

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"strconv"
@@ -60,6 +61,15 @@ func (c Config) validateServe() []error {
 	}
 	if c.ThingSpeakTimeout <= 0 {
 		problems = append(problems, errors.New("EVARA_THINGSPEAK_TIMEOUT: must be positive"))
+	}
+	if c.PollInterval < time.Second {
+		problems = append(problems, fmt.Errorf("EVARA_POLL_INTERVAL: %s is shorter than 1s", c.PollInterval))
+	}
+	if !(c.UpstreamRate > 0) || math.IsInf(c.UpstreamRate, 0) {
+		problems = append(problems, fmt.Errorf("EVARA_UPSTREAM_RATE: %g is not a positive number", c.UpstreamRate))
+	}
+	if c.UpstreamBurst < 1 {
+		problems = append(problems, fmt.Errorf("EVARA_UPSTREAM_BURST: %d is less than 1", c.UpstreamBurst))
 	}
 	if c.Demo && c.Production() {
 		problems = append(problems, errors.New("EVARA_DEMO: the demo simulator cannot run with EVARA_ENV=production"))

@@ -68,6 +68,11 @@ func New(opts Options) (*Client, error) {
 	return &Client{base: base, http: opts.HTTPClient, timeout: opts.Timeout, maxBody: opts.MaxBodyBytes, userAgent: opts.UserAgent}, nil
 }
 
+// CloseIdleConnections closes the keep-alive connections the client holds
+// (and the transport goroutines serving them); call it when done with the
+// client. Requests still work afterwards, on new connections.
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
+
 // Query selects entries of a feed as ThingSpeak's read API does. Zero
 // fields are not sent; with nothing set ThingSpeak returns the newest 100.
 type Query struct {
@@ -133,6 +138,10 @@ type Page struct {
 	// longer returns because more than MaxResults arrived since; a caller
 	// that must not skip them walks back with Query.Start/End.
 	Missed int64
+	// Requests is the number of HTTP requests After made: 1 in the steady
+	// state, 2 when more entries had arrived than expected. Callers that
+	// spend an upstream budget charge the second one.
+	Requests int
 }
 
 // After fetches the entries newer than afterEntryID. ThingSpeak has no
@@ -146,17 +155,19 @@ func (c *Client) After(ctx context.Context, channel telemetry.ChannelID, readKey
 		expected = 100
 	}
 	want := min(expected, MaxResults)
+	requests := 1
 	feed, err := c.Feed(ctx, channel, readKey, Query{Results: want})
 	if err != nil {
 		return Page{}, err
 	}
 	if gap := feed.Channel.LastEntryID - afterEntryID; gap > int64(want) && want < MaxResults {
 		want = int(min(gap, MaxResults))
+		requests++
 		if feed, err = c.Feed(ctx, channel, readKey, Query{Results: want}); err != nil {
 			return Page{}, err
 		}
 	}
-	page := Page{Channel: feed.Channel}
+	page := Page{Channel: feed.Channel, Requests: requests}
 	for i, e := range feed.Entries {
 		if e.EntryID > afterEntryID {
 			page.Entries = feed.Entries[i:]

@@ -125,8 +125,8 @@ func TestAfter(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := u.requests(t) - before; got != 1 {
-			t.Errorf("%d requests, want 1", got)
+		if got := u.requests(t) - before; got != 1 || page.Requests != 1 {
+			t.Errorf("%d requests (page says %d), want 1", got, page.Requests)
 		}
 		assertContiguous(t, page.Entries, last-2, last)
 		if page.Missed != 0 {
@@ -147,8 +147,8 @@ func TestAfter(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := u.requests(t) - before; got != 2 {
-			t.Errorf("%d requests, want 2", got)
+		if got := u.requests(t) - before; got != 2 || page.Requests != 2 {
+			t.Errorf("%d requests (page says %d), want 2", got, page.Requests)
 		}
 		assertContiguous(t, page.Entries, last+1, now)
 		last = now

@@ -9,8 +9,9 @@
 // reported as the context's own error, not as an upstream failure.
 //
 // The client never logs, and no error it returns contains the read key.
-// A Client is safe for concurrent use and holds no goroutines of its own;
-// it needs no Close.
+// A Client is safe for concurrent use and holds no goroutines of its own
+// beyond its HTTP transport's keep-alive connections, which
+// CloseIdleConnections ends.
 //
 // The sub-package sim is a ThingSpeak-compatible simulator for tests, demos
 // and benchmarks.

@@ -1,0 +1,270 @@
+package device
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/evaratech/evara/actors/writer"
+	"github.com/evaratech/evara/internal/telemetry"
+)
+
+// device is the actor. Everything below is touched only by Receive (and by
+// the continuations protoactor runs on the same mailbox); the goroutines it
+// starts get copies and answer with messages.
+type device struct {
+	cfg      Config
+	carry    *carryOver
+	log      *slog.Logger
+	interval time.Duration
+
+	system *actor.ActorSystem
+	self   *actor.PID
+	parent *actor.PID // the limiter; nil when spawned from the root (no budget)
+	ctx    context.Context
+	cancel context.CancelFunc
+	jobs   sync.WaitGroup // fetch, warm-up and status goroutines
+	done   bool           // stopping or restarting: late answers are ignored
+
+	// Schedule. due is in real (monotonic) time, like the timers.
+	due        time.Time
+	tickTimer  *time.Timer
+	tickGen    uint64
+	retryTimer *time.Timer
+	retryGen   uint64
+	notBefore  time.Time // real time before which the upstream asked not to be called (429)
+	started    time.Time // on the injected clock: the staleness baseline until an entry is seen
+
+	// Fetch pipeline: at most one of these is in progress at a time.
+	awaitingPermit bool                // a PermitRequest is unanswered
+	permitDeferred bool                // denied; the retry timer asks again
+	fetching       bool                // the fetch goroutine runs
+	pending        []telemetry.Reading // fetched, not yet accepted by the writer
+	writing        bool                // a Write is unanswered
+
+	handed, stored int64 // newest entry accepted by the writer / reported durable
+	channelLast    int64 // the channel's last_entry_id at the previous fetch (0: unknown)
+	perFetch       int64 // entries that arrived between the two previous fetches
+
+	breaker  breaker
+	status   telemetry.Status // as decided
+	saved    telemetry.Status // as persisted
+	saving   bool
+	lastSeen time.Time // created_at of the newest entry known
+	latest   Latest
+	stats    Stats
+}
+
+func newDevice(cfg Config, carry *carryOver) *device {
+	d := &device{
+		cfg:      cfg,
+		carry:    carry,
+		interval: cfg.Interval(),
+		log:      cfg.Logger.With("node_id", string(cfg.Node.ID), "channel", int64(cfg.Node.ChannelID)),
+		breaker:  breaker{state: BreakerClosed},
+		status:   cfg.Node.Status,
+		stored:   cfg.Node.LastEntryID,
+	}
+	if cfg.Node.LastSeen != nil {
+		d.lastSeen = *cfg.Node.LastSeen
+	}
+	stored, status := carry.load()
+	d.stored = max(d.stored, stored)
+	if status != "" {
+		d.status = status
+	}
+	d.saved, d.handed = d.status, d.stored
+	d.latest = Latest{Node: cfg.Node.ID}
+	return d
+}
+
+// Receive handles one message; it never waits for I/O except on stop,
+// when it cancels its goroutines and waits for them to return.
+func (d *device) Receive(c actor.Context) {
+	switch m := c.Message().(type) {
+	case *actor.Started:
+		d.start(c)
+	case *tick:
+		if m.owner == d && m.gen == d.tickGen {
+			d.onTick(c)
+		}
+	case *retry:
+		if m.owner == d && m.gen == d.retryGen {
+			d.onRetry(c)
+		}
+	case *Permit:
+		d.onPermit()
+	case *PermitDenied:
+		d.onPermitDenied(m)
+	case *fetched:
+		if m.owner == d {
+			d.onFetched(c, m)
+		}
+	case *writer.Stored:
+		if m.Node == d.cfg.Node.ID && m.LastEntryID > d.stored {
+			d.stored = m.LastEntryID
+			d.carry.setStored(m.LastEntryID)
+		}
+	case *warmed:
+		if m.owner == d {
+			d.onWarmed(m)
+		}
+	case *statusSaved:
+		if m.owner == d {
+			d.onStatusSaved(m)
+		}
+	case *GetLatest:
+		l := d.latest
+		l.Metrics, l.Status = maps.Clone(l.Metrics), d.status
+		c.Respond(&l)
+	case *GetStats:
+		c.Respond(d.snapshot())
+	case *actor.Stopping, *actor.Restarting:
+		d.shutdown()
+	}
+}
+
+// start warms the cache from the store; the first poll is scheduled once
+// that is done (warmed), so that a live-data request after a restart is
+// answered from the store's newest reading rather than with nothing.
+func (d *device) start(c actor.Context) {
+	d.system, d.self, d.parent = c.ActorSystem(), c.Self(), c.Parent()
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	d.started = d.cfg.Now()
+	store, node, msg := d.cfg.Store, d.cfg.Node.ID, &warmed{owner: d}
+	d.goAndReport(msg, func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		defer cancel()
+		msg.reading, msg.err = store.LatestReading(ctx, node)
+	})
+}
+
+// goAndReport runs job on a goroutine the actor owns and then sends msg
+// (which job fills in) to the actor.
+func (d *device) goAndReport(msg any, job func(ctx context.Context)) {
+	ctx, system, self := d.ctx, d.system, d.self
+	d.jobs.Add(1)
+	go func() {
+		defer d.jobs.Done()
+		job(ctx)
+		system.Root.Send(self, msg)
+	}()
+}
+
+// shutdown ends everything the actor started: timers, and the goroutines,
+// whose context is cancelled first (an in-flight fetch ends at once).
+func (d *device) shutdown() {
+	if d.done {
+		return
+	}
+	d.done = true
+	stopTimer(d.tickTimer)
+	stopTimer(d.retryTimer)
+	if d.cancel != nil {
+		d.cancel()
+	}
+	d.jobs.Wait()
+}
+
+func (d *device) onWarmed(m *warmed) {
+	switch {
+	case m.err == nil:
+		if m.reading.EntryID > d.latest.EntryID {
+			d.setLatest(m.reading.Entry)
+		}
+	case !isNotFound(m.err):
+		d.log.Warn("cannot read the latest stored reading; the cache starts empty", "err", m.err)
+	}
+	delay := firstDelay(d.cfg.Now(), d.cfg.Node.ID, d.interval)
+	d.due = time.Now().Add(delay)
+	d.armTick(delay)
+	d.persistStatus() // a status carried over from a crashed incarnation may be unsaved
+}
+
+// onTick runs once per interval: it schedules the next tick and starts a
+// fetch unless one is still under way, the breaker is open, or the
+// upstream asked to wait.
+func (d *device) onTick(c actor.Context) {
+	d.due = d.due.Add(d.interval)
+	if late := time.Since(d.due); late >= 0 { // the actor was held up: skip the missed slots
+		d.due = d.due.Add((late/d.interval + 1) * d.interval)
+	}
+	d.armTick(time.Until(d.due))
+
+	now := d.cfg.Now()
+	d.checkStale(now)
+	d.persistStatus() // retries a status the store refused earlier
+	switch {
+	case d.awaitingPermit || d.permitDeferred || d.fetching || len(d.pending) > 0:
+		d.stats.SkippedBusy++
+	case time.Now().Before(d.notBefore):
+		d.stats.SkippedBusy++
+	case !d.breaker.allow(now):
+		d.stats.SkippedOpen++
+	default:
+		d.askPermit(c)
+	}
+}
+
+func (d *device) onRetry(c actor.Context) {
+	switch {
+	case d.permitDeferred:
+		d.permitDeferred = false
+		d.askPermit(c)
+	case len(d.pending) > 0 && !d.writing:
+		d.sendWrite(c)
+	}
+}
+
+func (d *device) armTick(delay time.Duration) {
+	stopTimer(d.tickTimer)
+	d.tickGen++
+	d.tickTimer = d.after(delay, &tick{owner: d, gen: d.tickGen})
+}
+
+func (d *device) armRetry(delay time.Duration) {
+	stopTimer(d.retryTimer)
+	d.retryGen++
+	d.retryTimer = d.after(delay, &retry{owner: d, gen: d.retryGen})
+}
+
+// after sends msg to the actor after delay. Timers, not ReceiveTimeout,
+// which races in protoactor (#1139).
+func (d *device) after(delay time.Duration, msg any) *time.Timer {
+	system, self := d.system, d.self
+	return time.AfterFunc(max(delay, 0), func() { system.Root.Send(self, msg) })
+}
+
+func stopTimer(t *time.Timer) {
+	if t != nil {
+		t.Stop()
+	}
+}
+
+func (d *device) setLatest(e telemetry.Entry) {
+	d.latest = Latest{Node: d.cfg.Node.ID, Timestamp: e.CreatedAt, EntryID: e.EntryID, Metrics: metrics(d.cfg.Node.FieldMapping, e)}
+	if e.CreatedAt.After(d.lastSeen) {
+		d.lastSeen = e.CreatedAt
+	}
+}
+
+func (d *device) snapshot() *Stats {
+	s := d.stats
+	s.Node, s.Channel, s.Interval = d.cfg.Node.ID, d.cfg.Node.ChannelID, d.interval
+	s.Status, s.Breaker, s.ConsecutiveFailures = d.status, d.breaker.state, d.breaker.failures
+	s.BreakerOpened = d.breaker.opened
+	s.LastEntryHanded, s.LastEntryStored, s.PendingRows = d.handed, d.stored, len(d.pending)
+	return &s
+}
+
+// crash re-raises a panic of the fetcher inside Receive, where the
+// supervisor (the limiter) sees it: a goroutine's panic would kill the
+// process instead of one device.
+func (d *device) crash(reason any) {
+	panic(fmt.Sprintf("device %s: fetcher panicked: %v", d.cfg.Node.ID, reason))
+}

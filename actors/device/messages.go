@@ -1,0 +1,115 @@
+package device
+
+import (
+	"time"
+
+	"github.com/evaratech/evara/internal/telemetry"
+	"github.com/evaratech/evara/internal/thingspeak"
+)
+
+// PermitRequest is what a device sends its parent (the limiter) with
+// ctx.Request before each fetch. The parent answers *Permit or *PermitDenied.
+type PermitRequest struct{}
+
+// Permit allows one upstream fetch.
+type Permit struct{}
+
+// PermitDenied refuses a fetch for now: the device asks again after
+// RetryAfter (and makes no upstream call meanwhile).
+type PermitDenied struct{ RetryAfter time.Duration }
+
+// FetchOutcome is sent to the parent after every fetch that had a permit,
+// so that it can adapt the upstream rate.
+type FetchOutcome struct {
+	Node        telemetry.NodeID
+	OK          bool
+	RateLimited bool // the upstream answered 429
+	ServerError bool // the upstream answered 5xx or did not answer in time
+	// Requests is how many upstream requests the fetch made (1 or 2, see
+	// thingspeak.Page.Requests); the parent charges any beyond the permit.
+	Requests int
+}
+
+// GetLatest asks for the cached latest reading; the answer is *Latest,
+// without any upstream call.
+type GetLatest struct{}
+
+// Latest is the newest reading of a device with the node's field mapping
+// applied. EntryID is 0 (and Metrics empty) until the device has one.
+type Latest struct {
+	Node      telemetry.NodeID
+	Timestamp time.Time // the entry's created_at
+	EntryID   int64
+	// Metrics maps each field that holds a number to its alias from the
+	// node's field mapping ("water_level"), or to "fieldN" when unmapped.
+	Metrics map[string]float64
+	Status  telemetry.Status
+}
+
+// GetStats asks for the device's figures; the answer is *Stats.
+type GetStats struct{}
+
+// BreakerState is the state of a device's circuit breaker.
+type BreakerState string
+
+// The breaker's states.
+const (
+	BreakerClosed   BreakerState = "closed"    // fetching normally
+	BreakerOpen     BreakerState = "open"      // no upstream calls until the cooldown ends
+	BreakerHalfOpen BreakerState = "half-open" // one probe allowed
+)
+
+// Stats answers GetStats.
+type Stats struct {
+	Node                telemetry.NodeID
+	Channel             telemetry.ChannelID
+	Interval            time.Duration
+	Status              telemetry.Status
+	Breaker             BreakerState
+	ConsecutiveFailures int
+	LastFetch           time.Time // when the latest fetch ended, either way
+	LastError           string    // of the latest failed fetch; "" after a success
+	LastEntryHanded     int64     // newest entry the writer accepted; the next fetch asks after it
+	LastEntryStored     int64     // newest entry the writer reported durable
+	PendingRows         int       // fetched rows the writer has not accepted yet
+	Fetches             int64     // fetches made (successful or not)
+	Failures            int64     // failed fetches, rate-limited ones included
+	RateLimited         int64     // fetches answered 429
+	BreakerOpened       int64     // times the breaker opened
+	SkippedOpen         int64     // polls skipped because the breaker was open
+	SkippedBusy         int64     // polls skipped because the previous one was not done
+	PermitsDenied       int64     // PermitDenied answers received
+	WriterBusy          int64     // Busy answers from the writer
+	MissedEntries       int64     // entries beyond ThingSpeak's 8000-entry window after a long gap
+}
+
+// Messages a device sends itself. owner tells them apart from those of a
+// previous incarnation of the same actor (after a supervisor restart, its
+// mailbox may still hold them); gen tells a timer's latest arming from
+// earlier ones.
+type (
+	tick struct {
+		owner *device
+		gen   uint64
+	}
+	retry struct {
+		owner *device
+		gen   uint64
+	}
+	warmed struct {
+		owner   *device
+		reading telemetry.Reading
+		err     error
+	}
+	fetched struct {
+		owner    *device
+		page     thingspeak.Page
+		err      error
+		panicked any // the fetcher panicked: re-raised in Receive for the supervisor
+	}
+	statusSaved struct {
+		owner  *device
+		status telemetry.Status
+		err    error
+	}
+)

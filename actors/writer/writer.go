@@ -21,7 +21,7 @@ type Store interface {
 type Options struct {
 	BatchSize     int           // queued rows that trigger a write; default 500
 	FlushInterval time.Duration // longest a row waits for its batch; default 200ms
-	MaxBatch      int           // most rows in one write; default 5000
+	MaxBatch      int           // most rows in one write; default 10,000
 	MaxQueued     int           // most rows held (queued + being written); default 50,000
 	WriteTimeout  time.Duration // one write attempt; default 30s
 	RetryMin      time.Duration // first retry delay; default 100ms
@@ -42,7 +42,7 @@ func (o Options) withDefaults() Options {
 		}
 	}
 	def(&o.BatchSize, 500)
-	def(&o.MaxBatch, 5000)
+	def(&o.MaxBatch, 10_000)
 	def(&o.MaxQueued, 50_000)
 	defd(&o.FlushInterval, 200*time.Millisecond)
 	defd(&o.WriteTimeout, 30*time.Second)

@@ -165,12 +165,14 @@ CREATE TABLE nodes (
         REFERENCES communities (id, distributor_id) ON UPDATE CASCADE
 ) WITH (fillfactor = 90);
 -- The dashboard-stats query counts nodes by status per scope over up to
--- 10,000 nodes; the covering columns let it read the index alone.
--- A superadmin's dashboard counts every node by status: an index-only scan
--- of this small index instead of the whole table.
+-- 10,000 nodes; the covering columns let it read the index alone. A
+-- superadmin's dashboard counts every node: nodes_status_idx serves it.
+-- No index holds last_seen or last_entry_id: the writer moves them on every
+-- batch, and leaving them unindexed keeps those updates HOT (in-page, no
+-- index writes).
 CREATE INDEX nodes_status_idx ON nodes (status);
-CREATE INDEX nodes_community_status_idx ON nodes (community_id, status) INCLUDE (id, category, last_seen);
-CREATE INDEX nodes_distributor_status_idx ON nodes (distributor_id, status) INCLUDE (id, category, last_seen);
+CREATE INDEX nodes_community_status_idx ON nodes (community_id, status) INCLUDE (id, category);
+CREATE INDEX nodes_distributor_status_idx ON nodes (distributor_id, status) INCLUDE (id, category);
 CREATE INDEX nodes_customer_idx ON nodes (customer_id) WHERE customer_id IS NOT NULL;
 CREATE INDEX nodes_channel_idx ON nodes (thingspeak_channel_id) WHERE thingspeak_channel_id IS NOT NULL;
 

@@ -24,7 +24,7 @@ test: ## every test, with the race detector, shuffled
 	go test -race -count=1 -shuffle=on ./...
 
 test-faults: ## fault tests that stop the machine's PostgreSQL (alone; CI runs them in their own step)
-	go test -tags faults -count=1 -run 'Outage' -v ./internal/app/
+	go test -tags faults -p 1 -count=1 -run 'Outage' -v ./internal/app/ ./cmd/evara/ # -p 1: one package at a time, they share the server
 
 test-short: ## quick tests without the race detector
 	go test -count=1 -short ./...

@@ -40,13 +40,7 @@ func TestKillDuringIngest(t *testing.T) {
 	engines := map[string]func(t *testing.T) (env []string, open func() ingestStore){
 		"postgres": func(t *testing.T) ([]string, func() ingestStore) {
 			url := storetest.FreshSchema(t)
-			return []string{"DATABASE_URL=" + url}, func() ingestStore {
-				s, err := pgstore.Open(context.Background(), url, pgstore.Options{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return s
-			}
+			return []string{"DATABASE_URL=" + url}, pgOpener(t, url)
 		},
 		"embedded": func(t *testing.T) ([]string, func() ingestStore) {
 			dir := t.TempDir()
@@ -84,6 +78,17 @@ func TestKillDuringIngest(t *testing.T) {
 
 			verify(t, open, simURL, nodes)
 		})
+	}
+}
+
+// pgOpener opens the PostgreSQL store of a test schema.
+func pgOpener(t *testing.T, url string) func() ingestStore {
+	return func() ingestStore {
+		s, err := pgstore.Open(context.Background(), url, pgstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
 	}
 }
 

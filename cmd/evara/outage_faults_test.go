@@ -7,8 +7,6 @@ package main
 // tests, and always starts the server again.
 
 import (
-	"os"
-	"os/exec"
 	"syscall"
 	"testing"
 	"time"
@@ -18,25 +16,8 @@ import (
 
 func pgCluster(t *testing.T, action string) {
 	t.Helper()
-	versions, err := os.ReadDir("/etc/postgresql")
-	if err != nil || len(versions) == 0 {
-		t.Fatalf("no PostgreSQL cluster to %s: %v", action, err)
-	}
-	args := []string{"--skip-systemctl-redirect", versions[0].Name(), "main", action}
-	if action == "stop" {
-		args = append(args, "--", "-m", "fast")
-	}
-	// Not a pipe: the server "start" launches would hold it open for ever.
-	logFile, err := os.CreateTemp(t.TempDir(), "pg-*.log")
-	if err != nil {
+	if err := storetest.PostgresCluster(action); err != nil {
 		t.Fatal(err)
-	}
-	defer logFile.Close()
-	cmd := exec.Command("pg_ctlcluster", args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Run(); err != nil && action == "stop" {
-		out, _ := os.ReadFile(logFile.Name())
-		t.Fatalf("pg_ctlcluster stop: %v\n%s", err, out)
 	}
 }
 

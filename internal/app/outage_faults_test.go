@@ -9,9 +9,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -23,38 +20,9 @@ import (
 
 func pgctl(t *testing.T, action string) {
 	t.Helper()
-	if err := pgctlErr(action); err != nil {
+	if err := storetest.PostgresCluster(action); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// pgctlErr stops or starts the machine's PostgreSQL cluster.
-func pgctlErr(action string) error {
-	versions, err := os.ReadDir("/etc/postgresql")
-	if err != nil || len(versions) == 0 {
-		return fmt.Errorf("no PostgreSQL cluster to %s: %w", action, err)
-	}
-	args := []string{"--skip-systemctl-redirect", versions[0].Name(), "main", action}
-	if action == "stop" {
-		args = append(args, "--", "-m", "fast") // disconnect clients instead of waiting for them
-	}
-	// Output goes to a file, not a pipe: the server that "start" launches
-	// inherits the descriptors and would hold a pipe open for ever.
-	logFile, err := os.CreateTemp("", "pg_ctlcluster-*.log")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(logFile.Name())
-	defer logFile.Close()
-	cmd := exec.Command("pg_ctlcluster", args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Run(); err != nil {
-		out, _ := os.ReadFile(logFile.Name())
-		if !strings.Contains(string(out), "already running") {
-			return fmt.Errorf("pg_ctlcluster %s: %w\n%s", action, err, out)
-		}
-	}
-	return nil
 }
 
 // TestWriterRidesOutPostgresOutage: with PostgreSQL stopped for 30 s while
@@ -85,12 +53,12 @@ func TestWriterRidesOutPostgresOutage(t *testing.T) {
 	outage := make(chan error, 1)
 	go func() {
 		time.Sleep(5 * time.Second)
-		if err := pgctlErr("stop"); err != nil {
+		if err := storetest.PostgresCluster("stop"); err != nil {
 			outage <- err
 			return
 		}
 		time.Sleep(30 * time.Second)
-		outage <- pgctlErr("start")
+		outage <- storetest.PostgresCluster("start")
 	}()
 	var next int64
 	sent, maxHeld := 0, 0

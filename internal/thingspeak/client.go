@@ -147,9 +147,10 @@ type Page struct {
 // After fetches the entries newer than afterEntryID. ThingSpeak has no
 // "after entry_id" parameter, so After asks for the newest `expected`
 // entries (the caller's estimate of how many arrived; 0 means 100) and, when
-// the channel's last_entry_id shows that more arrived, asks once more for
-// exactly that many, up to MaxResults. In the steady state it costs one
-// request.
+// the channel's last_entry_id shows that more arrived, asks again for that
+// many plus a margin (entries keep arriving between the two requests), up
+// to MaxResults; should the window still fall short it widens it once more.
+// In the steady state it costs one request.
 func (c *Client) After(ctx context.Context, channel telemetry.ChannelID, readKey string, afterEntryID int64, expected int) (Page, error) {
 	if expected <= 0 {
 		expected = 100
@@ -160,8 +161,12 @@ func (c *Client) After(ctx context.Context, channel telemetry.ChannelID, readKey
 	if err != nil {
 		return Page{}, err
 	}
-	if gap := feed.Channel.LastEntryID - afterEntryID; gap > int64(want) && want < MaxResults {
-		want = int(min(gap, MaxResults))
+	for attempt := 0; attempt < 2 && want < MaxResults; attempt++ {
+		gap := feed.Channel.LastEntryID - afterEntryID
+		if gap <= int64(want) && (len(feed.Entries) == 0 || feed.Entries[0].EntryID <= afterEntryID+1) {
+			break // the window reaches back to afterEntryID
+		}
+		want = int(min(gap+afterMargin(gap), MaxResults))
 		requests++
 		if feed, err = c.Feed(ctx, channel, readKey, Query{Results: want}); err != nil {
 			return Page{}, err
@@ -179,6 +184,11 @@ func (c *Client) After(ctx context.Context, channel telemetry.ChannelID, readKey
 	}
 	return page, nil
 }
+
+// afterMargin is how many more entries than the gap After asks for, so that
+// entries arriving between its requests do not push the oldest wanted one
+// out of the window.
+func afterMargin(gap int64) int64 { return max(16, gap/50) }
 
 // get performs one GET and returns the body of a 200 response, or an *Error.
 func (c *Client) get(ctx context.Context, channel telemetry.ChannelID, op, path, readKey string, params url.Values) ([]byte, error) {

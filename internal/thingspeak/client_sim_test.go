@@ -31,6 +31,7 @@ type upstream struct {
 	client *thingspeak.Client
 	clock  *clock
 	ch     sim.ChannelSpec // the first channel, a tank
+	url    string
 }
 
 func startSim(t *testing.T, opts sim.Options, timeout time.Duration) *upstream {
@@ -59,7 +60,7 @@ func startSim(t *testing.T, opts sim.Options, timeout time.Duration) *upstream {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u.sim, u.client, u.ch = s, c, s.Channels()[0]
+	u.sim, u.client, u.ch, u.url = s, c, s.Channels()[0], srv.URL
 	return u
 }
 
@@ -238,4 +239,33 @@ func assertSimKind(t *testing.T, err, kind error, ch telemetry.ChannelID, key st
 	if key != "" && strings.Contains(err.Error(), key) {
 		t.Fatalf("error leaks the key: %v", err)
 	}
+}
+
+// advancingTransport moves the simulator's clock after each request, as if
+// entries arrived while the client was between two requests.
+type advancingTransport struct {
+	clock *clock
+	by    time.Duration
+}
+
+func (a advancingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	a.clock.Advance(a.by)
+	return resp, err
+}
+
+func TestAfterKeepsTheOldestEntryWhenEntriesArriveBetweenRequests(t *testing.T) {
+	u := startSim(t, sim.Options{Channels: 1, Period: time.Second, History: 6000}, 10*time.Second)
+	c, err := thingspeak.New(thingspeak.Options{BaseURL: u.url, HTTPClient: &http.Client{Transport: advancingTransport{u.clock, 3 * time.Second}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := c.After(context.Background(), u.ch.ID, u.ch.ReadKey, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Entries) == 0 || page.Entries[0].EntryID != 1 || page.Missed != 0 {
+		t.Fatalf("backfill from the start begins at entry %d (missed %d): entries that arrived between requests pushed it out", page.Entries[0].EntryID, page.Missed)
+	}
+	assertContiguous(t, page.Entries, 1, page.Entries[len(page.Entries)-1].EntryID)
 }

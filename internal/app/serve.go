@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -78,7 +81,11 @@ func startDemo(cfg config.Config, log *slog.Logger, stack *shutdownStack) (strin
 	if !cfg.Demo {
 		return cfg.ThingSpeakURL, nil, nil
 	}
-	s, err := newSimulator(cfg.Sim, log)
+	start, err := demoStart(cfg.DataDir)
+	if err != nil {
+		return "", nil, err
+	}
+	s, err := newSimulator(cfg.Sim, start, log)
 	if err != nil {
 		return "", nil, err
 	}
@@ -127,4 +134,27 @@ func (s shutdownStack) close(timeout time.Duration, log *slog.Logger) error {
 		log.Info("stopped cleanly")
 	}
 	return errors.Join(errs...)
+}
+
+const demoStartFile = "demo-start"
+
+// demoStart is the demo simulator's start, kept in the data directory: the
+// simulator numbers entries from its start, so a second `make run` must
+// continue the first one's channels rather than begin them again below the
+// entry ids the store already holds.
+func demoStart(dataDir string) (time.Time, error) {
+	path := filepath.Join(dataDir, demoStartFile)
+	if raw, err := os.ReadFile(path); err == nil {
+		if t, err := time.Parse(time.RFC3339, strings.TrimSpace(string(raw))); err == nil {
+			return t, nil
+		}
+	}
+	start := time.Now().UTC().Truncate(time.Second)
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return time.Time{}, fmt.Errorf("data directory: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(start.Format(time.RFC3339)+"\n"), 0o600); err != nil {
+		return time.Time{}, fmt.Errorf("demo start: %w", err)
+	}
+	return start, nil
 }

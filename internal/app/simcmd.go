@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/evaratech/evara/internal/config"
 	"github.com/evaratech/evara/internal/thingspeak/sim"
@@ -13,7 +14,7 @@ import (
 
 // runSim runs the standalone ThingSpeak simulator until ctx is cancelled.
 func runSim(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	s, err := newSimulator(cfg.Sim, log)
+	s, err := newSimulator(cfg.Sim, time.Time{}, log)
 	if err != nil {
 		return err
 	}
@@ -31,7 +32,7 @@ func runSim(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 // newSimulator builds a simulator from its settings: the demo channel mix,
 // global faults from the flags, and any fault file or JSON on top.
-func newSimulator(c config.Sim, log *slog.Logger) (*sim.Simulator, error) {
+func newSimulator(c config.Sim, start time.Time, log *slog.Logger) (*sim.Simulator, error) {
 	faults := sim.FaultConfig{Global: sim.Faults{Latency: c.Latency, ErrorRate: c.ErrorRate, RateLimit: c.RateLimit}}
 	if c.Faults != "" {
 		raw := []byte(c.Faults)
@@ -47,7 +48,8 @@ func newSimulator(c config.Sim, log *slog.Logger) (*sim.Simulator, error) {
 		}
 		faults = withFlagFaults(parsed, faults.Global)
 	}
-	s, err := sim.New(sim.Options{Channels: c.Channels, Period: c.Period, History: c.History, Seed: c.Seed, Faults: faults, Logger: log.With("component", "sim")})
+	s, err := sim.New(sim.Options{Channels: c.Channels, Period: c.Period, History: c.History, Seed: c.Seed, Start: start,
+		Faults: faults, Logger: log.With("component", "sim")})
 	if err != nil {
 		return nil, fmt.Errorf("sim: %w", err)
 	}

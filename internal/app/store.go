@@ -29,7 +29,6 @@ type store interface {
 	RuntimeNodes(ctx context.Context) ([]telemetry.Node, error)
 	CreateNode(ctx context.Context, n *telemetry.Node) error
 	GetNode(ctx context.Context, scope telemetry.Scope, idOrKey string) (telemetry.Node, error)
-	// expireReadings applies the per-plan retention (see maintenance.go).
 	Close() error
 }
 

@@ -9,7 +9,6 @@ package pgstore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -81,17 +80,11 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 	return nil
 }
 
-// SQLDB returns a database/sql view of the pool (for migration status).
-func (s *Store) SQLDB() *sql.DB { return stdlib.OpenDBFromPool(s.pool) }
-
 // Close closes the pool.
 func (s *Store) Close() error {
 	s.pool.Close()
 	return nil
 }
-
-// Ping checks the database answers.
-func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
 // Dialect is PostgreSQL's side of the shared queries.
 func Dialect() sqlcore.Dialect {

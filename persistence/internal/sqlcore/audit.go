@@ -27,18 +27,11 @@ func scanProfile(r Row) (telemetry.UserProfile, error) {
 // its own login, a community admin its community's users, a distributor
 // its own users and those of its communities.
 func profileScope(scope telemetry.Scope, a *args) string {
-	switch {
-	case scope.All:
-		return "1 = 1"
-	case scope.CustomerID != "":
-		return "p.id = (SELECT user_id FROM customers WHERE id = " + a.add(scope.CustomerID) + ")"
-	case scope.CommunityID != "":
-		return "p.community_id = " + a.add(scope.CommunityID)
-	case scope.DistributorID != "":
-		p := a.add(scope.DistributorID)
-		return "(p.distributor_id = " + p + " OR p.community_id IN (SELECT id FROM communities WHERE distributor_id = " + p + "))"
-	}
-	return "1 = 0"
+	return ownership{
+		customerMatch: func(p string) string { return "p.id = (SELECT user_id FROM customers WHERE id = " + p + ")" },
+		community:     "p.community_id",
+		distributor:   "p.distributor_id",
+	}.condition(scope, a)
 }
 
 // SyncProfile records a login: the first one creates a customer profile,

@@ -38,20 +38,13 @@ func nodeInScope(col string, scope telemetry.Scope, a *args) string {
 // set (maintenance windows over their nodes), nothing otherwise (webhooks).
 // A NULL col is only ever in the superadmin's scope.
 func communityInScope(col string, scope telemetry.Scope, a *args, customers bool) string {
-	switch {
-	case scope.All:
-		return "1 = 1"
-	case scope.CustomerID != "":
-		if !customers {
-			return "1 = 0"
+	o := ownership{community: col}
+	if customers {
+		o.customerMatch = func(p string) string {
+			return col + " IN (SELECT cu.community_id FROM customers cu WHERE cu.id = " + p + ")"
 		}
-		return col + " IN (SELECT cu.community_id FROM customers cu WHERE cu.id = " + a.add(scope.CustomerID) + ")"
-	case scope.CommunityID != "":
-		return col + " = " + a.add(scope.CommunityID)
-	case scope.DistributorID != "":
-		return col + " IN (SELECT co.id FROM communities co WHERE co.distributor_id = " + a.add(scope.DistributorID) + ")"
 	}
-	return "1 = 0"
+	return o.condition(scope, a)
 }
 
 // affectedOne turns "no row changed" into ErrNotFound.

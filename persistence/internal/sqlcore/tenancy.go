@@ -137,17 +137,10 @@ func scanCommunity(r Row) (telemetry.Community, error) {
 // and a community admin see their own community, a distributor its
 // communities.
 func communityScope(scope telemetry.Scope, a *args) string {
-	switch {
-	case scope.All:
-		return "1 = 1"
-	case scope.CustomerID != "":
-		return "c.id = (SELECT community_id FROM customers WHERE id = " + a.add(scope.CustomerID) + ")"
-	case scope.CommunityID != "":
-		return "c.id = " + a.add(scope.CommunityID)
-	case scope.DistributorID != "":
-		return "c.distributor_id = " + a.add(scope.DistributorID)
-	}
-	return "1 = 0"
+	return ownership{
+		customerMatch: func(p string) string { return "c.id = (SELECT community_id FROM customers WHERE id = " + p + ")" },
+		community:     "c.id",
+	}.condition(scope, a)
 }
 
 // CreateCommunity stores a new community and fills in its id, status,
@@ -325,18 +318,7 @@ func scanCustomer(r Row) (telemetry.Customer, error) {
 // does for nodes: a customer sees itself, a community admin its
 // community's customers, a distributor those of its communities.
 func customerScope(scope telemetry.Scope, a *args) string {
-	switch {
-	case scope.All:
-		return "1 = 1"
-	case scope.CustomerID != "":
-		return "cu.id = " + a.add(scope.CustomerID)
-	case scope.CommunityID != "":
-		return "cu.community_id = " + a.add(scope.CommunityID)
-	case scope.DistributorID != "":
-		p := a.add(scope.DistributorID)
-		return "(cu.distributor_id = " + p + " OR cu.community_id IN (SELECT id FROM communities WHERE distributor_id = " + p + "))"
-	}
-	return "1 = 0"
+	return ownership{customerMatch: equals("cu.id"), community: "cu.community_id", distributor: "cu.distributor_id"}.condition(scope, a)
 }
 
 // CreateCustomer stores a new customer and fills in its id, defaults,

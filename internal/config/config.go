@@ -12,6 +12,14 @@ const (
 	CmdVersion     = "version"
 	CmdConfigCheck = "config check"
 	CmdKeysRotate  = "keys rotate"
+	CmdClusterStat = "cluster status"
+)
+
+// Cluster providers (EVARA_CLUSTER_PROVIDER).
+const (
+	ProviderSingle     = "single"     // one member, no remoting port beyond loopback
+	ProviderStatic     = "static"     // a fixed member list (one machine, tests and demos)
+	ProviderKubernetes = "kubernetes" // protoactor's Kubernetes provider
 )
 
 // Config is the whole configuration of one evara process.
@@ -40,10 +48,25 @@ type Config struct {
 	UpstreamRate  float64       // upstream requests/s across the cluster
 	UpstreamBurst int           // upstream requests that may go at once
 
+	Cluster Cluster // membership and placement of device actors
+
+	// StatusURL and JSON are the `evara cluster status` flags.
+	StatusURL string
+	JSON      bool
+
 	Sim Sim // the `evara sim` command, and the simulator behind --demo
 
 	sources  map[string]string // setting (its first env name) → where its value came from
 	problems []error           // environment values Load could not parse
+}
+
+// Cluster configures membership. With the single provider (the default)
+// no remoting port is opened beyond loopback.
+type Cluster struct {
+	Provider  string   // single | static | kubernetes
+	Name      string   // members with the same name form one cluster
+	Advertise string   // host:port of this member's remoting endpoint
+	Members   []string // static: every member's host:port, this one included
 }
 
 // Sim configures the ThingSpeak simulator.
@@ -75,6 +98,8 @@ func Default() Config {
 		PollInterval:      60 * time.Second,
 		UpstreamRate:      50,
 		UpstreamBurst:     10,
+		Cluster:           Cluster{Provider: ProviderSingle, Name: "evara"},
+		StatusURL:         "http://127.0.0.1:8080",
 		Sim: Sim{
 			Addr:     "127.0.0.1:3002",
 			Channels: 12,

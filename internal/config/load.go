@@ -18,7 +18,7 @@ type UsageError struct {
 func (e *UsageError) Error() string { return e.Err.Error() }
 func (e *UsageError) Unwrap() error { return e.Err }
 
-var commands = []string{CmdServe, CmdSim, CmdMigrate, CmdVersion, CmdConfigCheck, CmdKeysRotate}
+var commands = []string{CmdServe, CmdSim, CmdMigrate, CmdVersion, CmdConfigCheck, CmdKeysRotate, CmdClusterStat}
 
 // Load reads the command and its settings from args (without the program
 // name) and getenv. Flags override the environment, which overrides the
@@ -75,13 +75,13 @@ func splitCommand(args []string) (string, []string, error) {
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
 		return "", nil, flag.ErrHelp
-	case "config", "keys":
+	case "config", "keys", "cluster":
 		for _, c := range commands {
 			if len(args) >= 2 && args[0]+" "+args[1] == c {
 				return c, args[2:], nil
 			}
 		}
-		return "", nil, fmt.Errorf("unknown command %q: did you mean \"config check\" or \"keys rotate\"?", args[0])
+		return "", nil, fmt.Errorf("unknown command %q: did you mean \"config check\", \"keys rotate\" or \"cluster status\"?", args[0])
 	}
 	for _, c := range commands {
 		if args[0] == c {
@@ -101,6 +101,7 @@ func Usage(cmd string) string {
 		b.WriteString("  migrate        apply or show database migrations\n")
 		b.WriteString("  config check   print the effective configuration (secrets redacted) and validate it\n")
 		b.WriteString("  keys rotate    re-seal every stored credential under the active EVARA_ENCRYPTION_KEY key\n")
+		b.WriteString("  cluster status show the members of the cluster and their device actors, breakers and upstream budget\n")
 		b.WriteString("  version        print the version\n\n")
 		b.WriteString("`evara <command> -h` lists a command's flags; every flag also has an EVARA_* variable.\n")
 		return b.String()

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -41,7 +42,13 @@ func settings(c *Config) []setting {
 		{env: []string{"EVARA_POLL_INTERVAL"}, flag: "poll-interval", usage: "how often a node without its own interval is polled (with --demo, at most the simulator's period)", value: (*durationValue)(&c.PollInterval), cmds: polling},
 		{env: []string{"EVARA_UPSTREAM_RATE"}, flag: "upstream-rate", usage: "upstream (ThingSpeak) requests per second across the whole cluster; never exceeded, lowered while the upstream pushes back", value: (*floatValue)(&c.UpstreamRate), cmds: polling},
 		{env: []string{"EVARA_UPSTREAM_BURST"}, flag: "upstream-burst", usage: "upstream requests that may go at once within the rate", value: (*intValue)(&c.UpstreamBurst), cmds: polling},
+		{env: []string{"EVARA_CLUSTER_PROVIDER"}, flag: "cluster-provider", usage: "membership: single (one member), static (EVARA_CLUSTER_MEMBERS) or kubernetes; static is implied when members are listed", value: (*stringValue)(&c.Cluster.Provider), cmds: polling},
+		{env: []string{"EVARA_CLUSTER_NAME"}, flag: "cluster-name", usage: "cluster name: members with the same name form one cluster", value: (*stringValue)(&c.Cluster.Name), cmds: polling},
+		{env: []string{"EVARA_CLUSTER_ADVERTISE"}, flag: "cluster-advertise", usage: "host:port of this member's remoting endpoint (cluster-internal; its membership endpoint listens on port+1000)", value: (*stringValue)(&c.Cluster.Advertise), cmds: polling},
+		{env: []string{"EVARA_CLUSTER_MEMBERS"}, flag: "cluster-members", usage: "static provider: every member's host:port, comma-separated, this one included", value: (*listValue)(&c.Cluster.Members), cmds: polling},
 		{env: []string{"EVARA_DEMO"}, flag: "demo", usage: "run the built-in ThingSpeak simulator with demo channels", value: (*boolValue)(&c.Demo), cmds: []string{CmdServe, CmdConfigCheck}},
+		{env: []string{"EVARA_STATUS_URL"}, flag: "url", usage: "base URL of the member to ask (its HTTP address)", value: (*stringValue)(&c.StatusURL), cmds: []string{CmdClusterStat}},
+		{env: []string{"EVARA_STATUS_JSON"}, flag: "json", usage: "print JSON instead of a table", value: (*boolValue)(&c.JSON), cmds: []string{CmdClusterStat}},
 		{env: []string{"EVARA_SIM_ADDR"}, flag: "addr", usage: "listen address of the simulator", value: (*stringValue)(&c.Sim.Addr), cmds: []string{CmdSim}},
 		{env: []string{"EVARA_SIM_CHANNELS"}, flag: "channels", usage: "number of simulated channels", value: (*intValue)(&c.Sim.Channels), cmds: simulating},
 		{env: []string{"EVARA_SIM_PERIOD"}, flag: "period", usage: "interval between new entries of a simulated channel", value: (*durationValue)(&c.Sim.Period), cmds: simulating},
@@ -85,6 +92,7 @@ type (
 	uint64Value   uint64
 	floatValue    float64
 	durationValue time.Duration
+	listValue     []string
 )
 
 func (v *stringValue) Set(s string) error { *v = stringValue(s); return nil }
@@ -97,6 +105,18 @@ func (v *intValue) String() string        { return strconv.Itoa(int(*v)) }
 func (v *uint64Value) String() string     { return strconv.FormatUint(uint64(*v), 10) }
 func (v *floatValue) String() string      { return strconv.FormatFloat(float64(*v), 'g', -1, 64) }
 func (v *durationValue) String() string   { return time.Duration(*v).String() }
+func (v *listValue) String() string       { return strings.Join(*v, ",") }
+
+// Set splits a comma-separated list, dropping empty items and spaces.
+func (v *listValue) Set(s string) error {
+	*v = nil
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			*v = append(*v, item)
+		}
+	}
+	return nil
+}
 
 func (v *boolValue) Set(s string) error {
 	b, err := strconv.ParseBool(s)

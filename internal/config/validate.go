@@ -74,6 +74,7 @@ func (c Config) validateServe() []error {
 	if c.Demo && c.Production() {
 		problems = append(problems, errors.New("EVARA_DEMO: the demo simulator cannot run with EVARA_ENV=production"))
 	}
+	problems = append(problems, c.validateCluster()...)
 	if c.DataDir == "" && !c.DatabaseURL.IsSet() {
 		problems = append(problems, errors.New("EVARA_DATA_DIR: empty, and no DATABASE_URL is set"))
 	}
@@ -143,4 +144,62 @@ func validDatabaseURL(raw string) bool {
 		return validURL(raw, "postgres", "postgresql")
 	}
 	return strings.Contains(raw, "=")
+}
+
+// Mode is the provider in effect: static when members are listed and no
+// provider was chosen.
+func (c Cluster) Mode() string {
+	if c.Provider == ProviderSingle && len(c.Members) > 0 {
+		return ProviderStatic
+	}
+	return c.Provider
+}
+
+func (c Config) validateCluster() []error {
+	var problems []error
+	mode := c.Cluster.Mode()
+	if !oneOf(mode, ProviderSingle, ProviderStatic, ProviderKubernetes) {
+		return []error{fmt.Errorf("EVARA_CLUSTER_PROVIDER: %q is not single, static or kubernetes", c.Cluster.Provider)}
+	}
+	if mode == ProviderSingle {
+		return nil
+	}
+	if c.Cluster.Name == "" {
+		problems = append(problems, errors.New("EVARA_CLUSTER_NAME: empty"))
+	}
+	if !c.DatabaseURL.IsSet() {
+		problems = append(problems, fmt.Errorf("EVARA_CLUSTER_PROVIDER: %s needs DATABASE_URL: members share one PostgreSQL database", mode))
+	}
+	if err := checkHostPort(c.Cluster.Advertise); err != nil {
+		problems = append(problems, fmt.Errorf("EVARA_CLUSTER_ADVERTISE: %w", err))
+	}
+	if mode != ProviderStatic {
+		return problems
+	}
+	if len(c.Cluster.Members) == 0 {
+		problems = append(problems, errors.New("EVARA_CLUSTER_MEMBERS: the static provider needs the member list"))
+	}
+	for _, m := range c.Cluster.Members {
+		if err := checkHostPort(m); err != nil {
+			problems = append(problems, fmt.Errorf("EVARA_CLUSTER_MEMBERS: %w", err))
+		}
+	}
+	if c.Cluster.Advertise != "" && !oneOf(c.Cluster.Advertise, c.Cluster.Members...) {
+		problems = append(problems, fmt.Errorf("EVARA_CLUSTER_MEMBERS: does not list this member (%s)", c.Cluster.Advertise))
+	}
+	return problems
+}
+
+// checkHostPort accepts host:port with an explicit host and a port in
+// 1..64535 (the membership endpoint listens on port+1000).
+func checkHostPort(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	n, err := strconv.Atoi(port)
+	if host == "" || err != nil || n < 1 || n > 64535 {
+		return fmt.Errorf("%q needs a host and a port between 1 and 64535", addr)
+	}
+	return nil
 }

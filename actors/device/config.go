@@ -27,6 +27,9 @@ const (
 	OfflineAfterFailures = 3
 	// OfflineAfterIntervals without a new entry make a device Offline.
 	OfflineAfterIntervals = 3
+	// CatchUpWindow is how soon a device taken over from a member that
+	// left polls for the first time (Config.CatchUp), spread by its phase.
+	CatchUpWindow = 4 * time.Second
 )
 
 const (
@@ -68,6 +71,9 @@ type Config struct {
 	Writer          *actor.PID       // the writer actor (package writer)
 	Logger          *slog.Logger     // default: discard
 	Now             func() time.Time // default time.Now; decides phases, staleness and the breaker's cooldown
+	// CatchUp makes the first poll fall within CatchUpWindow instead of at
+	// the node's phase: set for a device taken over from a member that left.
+	CatchUp bool
 }
 
 // Validate reports what makes the configuration unusable.

@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"maps"
 	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/evaratech/evara/actors/msg"
 	"github.com/evaratech/evara/actors/writer"
 	"github.com/evaratech/evara/internal/telemetry"
 )
@@ -52,11 +52,12 @@ type device struct {
 	perFetch       int64 // entries that arrived between the two previous fetches
 
 	breaker  breaker
+	reported BreakerState     // the breaker state the parent last heard of
 	status   telemetry.Status // as decided
 	saved    telemetry.Status // as persisted
 	saving   bool
 	lastSeen time.Time // created_at of the newest entry known
-	latest   Latest
+	latest   latest
 	stats    Stats
 }
 
@@ -67,6 +68,7 @@ func newDevice(cfg Config, carry *carryOver) *device {
 		interval: cfg.Interval(),
 		log:      cfg.Logger.With("node_id", string(cfg.Node.ID), "channel", int64(cfg.Node.ChannelID)),
 		breaker:  breaker{state: BreakerClosed},
+		reported: BreakerClosed,
 		status:   cfg.Node.Status,
 		stored:   cfg.Node.LastEntryID,
 	}
@@ -79,7 +81,6 @@ func newDevice(cfg Config, carry *carryOver) *device {
 		d.status = status
 	}
 	d.saved, d.handed = d.status, d.stored
-	d.latest = Latest{Node: cfg.Node.ID}
 	return d
 }
 
@@ -118,10 +119,8 @@ func (d *device) Receive(c actor.Context) {
 		if m.owner == d {
 			d.onStatusSaved(m)
 		}
-	case *GetLatest:
-		l := d.latest
-		l.Metrics, l.Status = maps.Clone(l.Metrics), d.status
-		c.Respond(&l)
+	case *msg.GetLatest:
+		c.Respond(d.latestMsg())
 	case *GetStats:
 		c.Respond(d.snapshot())
 	case *actor.Stopping, *actor.Restarting:
@@ -174,13 +173,18 @@ func (d *device) shutdown() {
 func (d *device) onWarmed(m *warmed) {
 	switch {
 	case m.err == nil:
-		if m.reading.EntryID > d.latest.EntryID {
+		if m.reading.EntryID > d.latest.entryID {
 			d.setLatest(m.reading.Entry)
 		}
 	case !isNotFound(m.err):
 		d.log.Warn("cannot read the latest stored reading; the cache starts empty", "err", m.err)
 	}
 	delay := firstDelay(d.cfg.Now(), d.cfg.Node.ID, d.interval)
+	if d.cfg.CatchUp {
+		// Taken over from a member that left: its last poll may be up to an
+		// interval old, so poll within CatchUpWindow, spread by the same hash.
+		delay = phase(d.cfg.Node.ID, min(d.interval, CatchUpWindow))
+	}
 	d.due = time.Now().Add(delay)
 	d.armTick(delay)
 	d.persistStatus() // a status carried over from a crashed incarnation may be unsaved
@@ -209,6 +213,16 @@ func (d *device) onTick(c actor.Context) {
 	default:
 		d.askPermit(c)
 	}
+	d.reportBreaker(c)
+}
+
+// reportBreaker tells the parent when the breaker's state has changed.
+func (d *device) reportBreaker(c actor.Context) {
+	if d.breaker.state == d.reported || d.parent == nil {
+		return
+	}
+	d.reported = d.breaker.state
+	c.Send(d.parent, &BreakerChanged{Node: d.cfg.Node.ID, State: d.reported})
 }
 
 func (d *device) onRetry(c actor.Context) {
@@ -246,8 +260,24 @@ func stopTimer(t *time.Timer) {
 	}
 }
 
+// latest is the cached newest reading; metrics is never changed once
+// built, so answers may share it.
+type latest struct {
+	at      time.Time
+	entryID int64
+	metrics map[string]float64
+}
+
+func (d *device) latestMsg() *msg.Latest {
+	l := &msg.Latest{NodeId: string(d.cfg.Node.ID), EntryId: d.latest.entryID, Metrics: d.latest.metrics, Status: string(d.status)}
+	if !d.latest.at.IsZero() {
+		l.TimestampUnixMs = d.latest.at.UnixMilli()
+	}
+	return l
+}
+
 func (d *device) setLatest(e telemetry.Entry) {
-	d.latest = Latest{Node: d.cfg.Node.ID, Timestamp: e.CreatedAt, EntryID: e.EntryID, Metrics: metrics(d.cfg.Node.FieldMapping, e)}
+	d.latest = latest{at: e.CreatedAt, entryID: e.EntryID, metrics: metrics(d.cfg.Node.FieldMapping, e)}
 	if e.CreatedAt.After(d.lastSeen) {
 		d.lastSeen = e.CreatedAt
 	}

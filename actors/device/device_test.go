@@ -8,6 +8,7 @@ import (
 
 	"github.com/evaratech/evara/actors/device"
 	"github.com/evaratech/evara/actors/devicetest"
+	"github.com/evaratech/evara/actors/msg"
 	"github.com/evaratech/evara/actors/writer"
 	"github.com/evaratech/evara/internal/telemetry"
 	"github.com/evaratech/evara/internal/thingspeak/sim"
@@ -48,7 +49,7 @@ func TestStoresEveryEntryOnceInOrderAndCachesTheLatest(t *testing.T) {
 	devicetest.Eventually(t, "the last entries", func() bool { return h.DeviceStats(pid).LastEntryStored == last })
 	wantStored(t, h, node, last)
 
-	latest, ok := h.Request(pid, &device.GetLatest{}).(*device.Latest)
+	latest, ok := h.Request(pid, &msg.GetLatest{}).(*msg.Latest)
 	if !ok {
 		t.Fatal("GetLatest: not a *Latest")
 	}
@@ -57,7 +58,7 @@ func TestStoresEveryEntryOnceInOrderAndCachesTheLatest(t *testing.T) {
 	if v, ok := newest.Field(3); ok {
 		want["field3"] = v
 	}
-	if latest.EntryID != last || !latest.Timestamp.Equal(newest.CreatedAt) || latest.Status != telemetry.StatusOnline {
+	if latest.EntryId != last || latest.TimestampUnixMs != newest.CreatedAt.UnixMilli() || latest.Status != string(telemetry.StatusOnline) {
 		t.Errorf("latest = %+v, want entry %d at %v, Online", latest, last, newest.CreatedAt)
 	}
 	if diff := cmp.Diff(want, latest.Metrics); diff != "" {
@@ -133,19 +134,19 @@ func TestAnswersTheLatestFromTheStoreWithoutUpstreamCalls(t *testing.T) {
 	node.LastEntryID = 7
 	_, pid := h.SpawnParent(h.Config(node))
 
-	var latest *device.Latest
+	var latest *msg.Latest
 	devicetest.Eventually(t, "the cache warmed from the store", func() bool {
-		latest, _ = h.Request(pid, &device.GetLatest{}).(*device.Latest)
-		return latest != nil && latest.EntryID == 7
+		latest, _ = h.Request(pid, &msg.GetLatest{}).(*msg.Latest)
+		return latest != nil && latest.EntryId == 7
 	})
 	for range 100 {
-		h.Request(pid, &device.GetLatest{})
+		h.Request(pid, &msg.GetLatest{})
 	}
 	if diff := cmp.Diff(map[string]float64{"water_level": 150, "temperature": 26.5}, latest.Metrics); diff != "" {
 		t.Errorf("metrics (-want +got):\n%s", diff)
 	}
-	if !latest.Timestamp.Equal(stored.CreatedAt) {
-		t.Errorf("timestamp %v, want %v", latest.Timestamp, stored.CreatedAt)
+	if latest.TimestampUnixMs != stored.CreatedAt.UnixMilli() {
+		t.Errorf("timestamp %v, want %v", latest.TimestampUnixMs, stored.CreatedAt.UnixMilli())
 	}
 	if n := h.Requests(ch.ID); n != 0 {
 		t.Errorf("%d upstream requests for live data", n)

@@ -9,7 +9,7 @@
 //
 // Accepted:
 //
-//	*GetLatest  (request)  → *Latest, from the cache: never an upstream call
+//	*msg.GetLatest (request) → *msg.Latest, from the cache: never an upstream call
 //	*GetStats   (request)  → *Stats
 //	*writer.Stored         the writer's report: entries up to LastEntryID are durable
 //
@@ -19,6 +19,7 @@
 //	*PermitRequest (request, before every fetch) → *Permit: fetch now, or
 //	                 *PermitDenied{RetryAfter}: ask again then, no call meanwhile
 //	*FetchOutcome  after every fetch: ok, 429, 5xx/timeout, requests made
+//	*BreakerChanged whenever the breaker changes state
 //
 // Sent to the writer: *writer.Write{Readings, ReportTo: self} (request) →
 // *writer.Accepted, or *writer.Busy{RetryAfter}: the rows stay pending and

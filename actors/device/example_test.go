@@ -13,6 +13,7 @@ import (
 	"github.com/evaratech/evara/actors/device"
 	"github.com/evaratech/evara/actors/devicetest"
 	"github.com/evaratech/evara/actors/limiter"
+	"github.com/evaratech/evara/actors/msg"
 	"github.com/evaratech/evara/actors/writer"
 	"github.com/evaratech/evara/internal/keyring"
 	"github.com/evaratech/evara/internal/telemetry"
@@ -52,8 +53,8 @@ func Example() {
 
 	dev := actor.NewPID(system.Address(), limiter.DeviceID(node.ID))
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		res, _ := system.Root.RequestFuture(dev, &device.GetLatest{}, time.Second).Result()
-		if latest, ok := res.(*device.Latest); ok && latest.EntryID > 0 {
+		res, _ := system.Root.RequestFuture(dev, &msg.GetLatest{}, time.Second).Result()
+		if latest, ok := res.(*msg.Latest); ok && latest.EntryId > 0 {
 			_, level := latest.Metrics["water_level"]
 			fmt.Println("water level:", level, "status:", latest.Status)
 			break

@@ -100,6 +100,7 @@ func (d *device) onFetched(c actor.Context, m *fetched) {
 	if d.parent != nil {
 		c.Send(d.parent, outcome)
 	}
+	d.reportBreaker(c)
 }
 
 func (d *device) onFetchFailed(err error, now time.Time, outcome *FetchOutcome) {

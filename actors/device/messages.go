@@ -30,20 +30,15 @@ type FetchOutcome struct {
 	Requests int
 }
 
-// GetLatest asks for the cached latest reading; the answer is *Latest,
-// without any upstream call.
-type GetLatest struct{}
+// Live data crosses members, so its request and answer are protobuf:
+// *msg.GetLatest → *msg.Latest (package actors/msg).
 
-// Latest is the newest reading of a device with the node's field mapping
-// applied. EntryID is 0 (and Metrics empty) until the device has one.
-type Latest struct {
-	Node      telemetry.NodeID
-	Timestamp time.Time // the entry's created_at
-	EntryID   int64
-	// Metrics maps each field that holds a number to its alias from the
-	// node's field mapping ("water_level"), or to "fieldN" when unmapped.
-	Metrics map[string]float64
-	Status  telemetry.Status
+// BreakerChanged is sent to the parent whenever the device's breaker
+// changes state, so that the member can count breakers by state without
+// asking every device.
+type BreakerChanged struct {
+	Node  telemetry.NodeID
+	State BreakerState
 }
 
 // GetStats asks for the device's figures; the answer is *Stats.

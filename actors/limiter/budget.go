@@ -24,6 +24,14 @@ func (l *limiter) onPermitRequest(c actor.Context) {
 	}
 	now := l.cfg.Now()
 	l.adapt(now)
+	if now.Before(l.holdUntil) { // just joined: the others may not have lowered their shares yet
+		l.deny(c, l.holdUntil.Sub(now))
+		return
+	}
+	if wait := l.window.wait(now, l.windowCap()); wait > 0 {
+		l.deny(c, wait) // a reservation, if any, is kept
+		return
+	}
 	if r := l.reserved[sender.Id]; r != nil {
 		if wait := r.DelayFrom(now); wait > 0 {
 			l.deny(c, wait)
@@ -47,6 +55,7 @@ func (l *limiter) onPermitRequest(c actor.Context) {
 
 func (l *limiter) grant(c actor.Context) {
 	l.stats.PermitsGranted++
+	l.window.add(l.cfg.Now())
 	c.Respond(&device.Permit{})
 }
 
@@ -63,11 +72,15 @@ func (l *limiter) onOutcome(m *device.FetchOutcome) {
 	now := l.cfg.Now()
 	l.adapt(now)
 	l.stats.Outcomes++
+	l.outcomes.add(now, m)
 	if extra := m.Requests - 1; extra > 0 {
 		// Taken from the bucket after the fact (possibly into debt), so
 		// later permits wait for it: the budget counts requests, not fetches.
-		l.bucket.ReserveN(now, min(extra, l.cfg.Burst))
+		l.bucket.ReserveN(now, min(extra, l.burst))
 		l.stats.ExtraRequests += int64(extra)
+		for range extra {
+			l.window.add(now)
+		}
 	}
 	if !m.RateLimited && !m.ServerError {
 		return
@@ -82,7 +95,7 @@ func (l *limiter) onOutcome(m *device.FetchOutcome) {
 		}
 	}
 	l.pushbacks = append(kept, now)
-	floor := l.cfg.Rate * floorFraction
+	floor := l.share * floorFraction
 	if len(l.pushbacks) < stormOutcomes || l.rate <= floor || (!l.lastDecrease.IsZero() && now.Sub(l.lastDecrease) < window) {
 		return
 	}
@@ -96,7 +109,7 @@ func (l *limiter) onOutcome(m *device.FetchOutcome) {
 // adapt adds increaseStep of the configured rate for every whole window
 // without a pushback, up to the configured rate.
 func (l *limiter) adapt(now time.Time) {
-	if l.rate >= l.cfg.Rate {
+	if l.rate >= l.share {
 		return
 	}
 	window := l.cfg.AdaptWindow
@@ -105,8 +118,8 @@ func (l *limiter) adapt(now time.Time) {
 		return
 	}
 	l.quietSince = l.quietSince.Add(steps * window)
-	l.setRate(now, min(l.cfg.Rate, l.rate+float64(steps)*increaseStep*l.cfg.Rate))
-	if l.rate == l.cfg.Rate {
+	l.setRate(now, min(l.share, l.rate+float64(steps)*increaseStep*l.share))
+	if l.rate == l.share {
 		l.log.Info("upstream request rate fully restored", "rate", l.rate)
 	}
 }
@@ -114,4 +127,88 @@ func (l *limiter) adapt(now time.Time) {
 func (l *limiter) setRate(now time.Time, r float64) {
 	l.rate = r
 	l.bucket.SetLimitAt(now, rate.Limit(r))
+}
+
+// setShare applies this member's new share of the cluster's budget
+// (SetShare): the AIMD state carries over in proportion.
+func (l *limiter) setShare(now time.Time, share float64, burst int) {
+	if !(share > 0) {
+		return
+	}
+	l.adapt(now)
+	factor := l.rate / l.share
+	l.share, l.burst = share, max(burst, 1)
+	l.bucket.SetBurstAt(now, l.burst)
+	l.setRate(now, share*factor)
+}
+
+// windowCap is the most permits granted in any trailing second: the
+// current rate, rounded down. With the token bucket alone a second could
+// hold Rate + Burst; the cap keeps the sum over the members within the
+// cluster's budget in every second (SPEC §3: never exceeded).
+func (l *limiter) windowCap() int { return max(1, int(l.rate)) }
+
+// window remembers the grants (and charged extra requests) of the
+// trailing second, oldest first.
+type window struct{ times []time.Time }
+
+func (w *window) trim(now time.Time) {
+	i := 0
+	for i < len(w.times) && now.Sub(w.times[i]) >= time.Second {
+		i++
+	}
+	w.times = append(w.times[:0], w.times[i:]...)
+}
+
+func (w *window) add(now time.Time) { w.times = append(w.times, now) }
+
+// wait is how long until the window has room for one more, 0 if it has.
+func (w *window) wait(now time.Time, limit int) time.Duration {
+	w.trim(now)
+	if len(w.times) < limit {
+		return 0
+	}
+	return w.times[len(w.times)-limit].Add(time.Second).Sub(now)
+}
+
+// outcomes counts fetch outcomes in total and per second over the last
+// minute (a ring of 60 one-second slots).
+type outcomes struct {
+	ok, failed, limited int64
+	slots               [60]outcomeSlot
+}
+
+type outcomeSlot struct {
+	second                  int64
+	ok, failed, rateLimited int64
+}
+
+func (o *outcomes) add(now time.Time, m *device.FetchOutcome) {
+	sec := now.Unix()
+	s := &o.slots[sec%60]
+	if s.second != sec {
+		*s = outcomeSlot{second: sec}
+	}
+	switch {
+	case m.OK:
+		o.ok++
+		s.ok++
+	case m.RateLimited:
+		o.limited++
+		s.rateLimited++
+	default:
+		o.failed++
+		s.failed++
+	}
+}
+
+// lastMinute sums the slots of the 60 seconds up to now.
+func (o *outcomes) lastMinute(now time.Time) (ok, failed, limited int64) {
+	sec := now.Unix()
+	for _, s := range o.slots {
+		if sec-s.second < 60 {
+			ok, failed, limited = ok+s.ok, failed+s.failed, limited+s.rateLimited
+		}
+	}
+	return ok, failed, limited
 }

@@ -50,6 +50,10 @@ type Config struct {
 	Now func() time.Time
 	// AdaptWindow is the AIMD window (default DefaultAdaptWindow).
 	AdaptWindow time.Duration
+	// Hold is how long after its start the limiter grants no permit: a
+	// member joining a cluster waits until the others have seen it and
+	// lowered their shares, so that the shares never sum above the budget.
+	Hold time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -80,7 +84,20 @@ func Props(cfg Config) *actor.Props {
 // Start asks the limiter to run a device for each node that has none yet
 // (nodes already running are left alone). Answered with *Ack when sent as
 // a request.
-type Start struct{ Nodes []telemetry.Node }
+// CatchUp marks nodes taken over from a member that left: their devices
+// poll within device.CatchUpWindow rather than at their phase.
+type Start struct {
+	Nodes   []telemetry.Node
+	CatchUp bool
+}
+
+// SetShare sets this member's share of the cluster-wide budget (Rate
+// requests/s, Burst at once) as membership changes; the AIMD state carries
+// over in proportion. Answered with *Ack when sent as a request.
+type SetShare struct {
+	Rate  float64
+	Burst int
+}
 
 // StopDevice stops a node's device; its in-flight fetch is cancelled.
 // Answered with *Ack when sent as a request (the device stops soon after).
@@ -101,7 +118,7 @@ type GetStats struct{}
 // Stats answers GetStats.
 type Stats struct {
 	Devices        int     // running (or restarting) device actors
-	ConfiguredRate float64 // requests/s of the budget
+	ConfiguredRate float64 // requests/s: this member's share of the budget
 	Rate           float64 // requests/s now (AIMD)
 	Burst          int
 	Tokens         float64 // in the bucket now (negative while reservations wait)
@@ -124,6 +141,14 @@ type Stats struct {
 	// repeatedly; Start or Reconfigure runs them again.
 	Crashed  []telemetry.NodeID
 	Rejected int64 // nodes whose device configuration was invalid
+
+	// Breakers of the running devices by state.
+	BreakersClosed, BreakersOpen, BreakersHalfOpen int
+	// MailboxMax and MailboxP99 are the depths of the devices' mailboxes.
+	MailboxMax, MailboxP99 int64
+	// Fetch outcomes in total and over the last minute.
+	OK, Failed, RateLimited                               int64
+	OKLastMinute, FailedLastMinute, RateLimitedLastMinute int64
 }
 
 // restartDue fires when a crashed device's backoff ends.

@@ -30,9 +30,14 @@ type limiter struct {
 	byPID   map[string]telemetry.NodeID // process id → node
 	crashed map[telemetry.NodeID]bool   // stopped for crashing
 
-	bucket   *rate.Limiter
-	rate     float64
-	reserved map[string]*rate.Reservation // device process id → its place in the queue
+	bucket    *rate.Limiter
+	share     float64 // this member's share of the cluster's budget (SetShare), requests/s
+	burst     int
+	rate      float64   // granted now: share, lowered by AIMD
+	holdUntil time.Time // no permits before (Config.Hold)
+	window    window
+	outcomes  outcomes
+	reserved  map[string]*rate.Reservation // device process id → its place in the queue
 
 	pushbacks    []time.Time // within the current window
 	lastDecrease time.Time
@@ -51,6 +56,8 @@ type entry struct {
 	crashes  []time.Time
 	timer    *time.Timer // a pending restart
 	timerGen uint64
+	breaker  device.BreakerState
+	mailbox  *depth // the device's mailbox depth; kept across restarts
 }
 
 func newLimiter(cfg Config, want *desired) *limiter {
@@ -63,7 +70,10 @@ func newLimiter(cfg Config, want *desired) *limiter {
 		byPID:      map[string]telemetry.NodeID{},
 		crashed:    map[telemetry.NodeID]bool{},
 		bucket:     rate.NewLimiter(rate.Limit(cfg.Rate), cfg.Burst),
+		share:      cfg.Rate,
+		burst:      cfg.Burst,
 		rate:       cfg.Rate,
+		holdUntil:  now.Add(cfg.Hold),
 		reserved:   map[string]*rate.Reservation{},
 		quietSince: now,
 	}
@@ -75,14 +85,21 @@ func (l *limiter) Receive(c actor.Context) {
 	case *actor.Started:
 		l.self = c.Self()
 		for _, n := range l.desired.all() { // after a restart of the limiter (a bug): run its devices again
-			l.spawn(c, n)
+			l.spawn(c, n, false)
 		}
 	case *device.PermitRequest:
 		l.onPermitRequest(c)
 	case *device.FetchOutcome:
 		l.onOutcome(m)
+	case *device.BreakerChanged:
+		if e := l.devices[m.Node]; e != nil {
+			e.breaker = m.State
+		}
 	case *Start:
-		l.start(c, m.Nodes)
+		l.start(c, m.Nodes, m.CatchUp)
+		l.ack(c)
+	case *SetShare:
+		l.setShare(l.cfg.Now(), m.Rate, m.Burst)
 		l.ack(c)
 	case *StopDevice:
 		l.desired.remove(m.Node)
@@ -111,11 +128,11 @@ func (l *limiter) Receive(c actor.Context) {
 // start runs a device for each node without one. A device still stopping
 // (StopDevice) is started again once it is gone; a running one is left
 // alone.
-func (l *limiter) start(c actor.Context, nodes []telemetry.Node) {
+func (l *limiter) start(c actor.Context, nodes []telemetry.Node, catchUp bool) {
 	for _, n := range nodes {
 		switch e := l.devices[n.ID]; {
 		case e == nil:
-			l.spawn(c, n)
+			l.spawn(c, n, catchUp)
 		case e.stopping && e.next == nil:
 			e.next = &n
 		}
@@ -128,14 +145,16 @@ func (l *limiter) ack(c actor.Context) {
 	}
 }
 
-func (l *limiter) spawn(c actor.Context, n telemetry.Node) {
+func (l *limiter) spawn(c actor.Context, n telemetry.Node, catchUp bool) {
 	if l.stopping {
 		return
 	}
 	cfg, err := l.deviceConfig(n)
+	cfg.CatchUp = catchUp
 	var pid *actor.PID
+	mb := &depth{}
 	if err == nil {
-		pid, err = c.SpawnNamed(device.Props(cfg), string(n.ID))
+		pid, err = c.SpawnNamed(device.Props(cfg).Configure(actor.WithMailbox(actor.Unbounded(mb))), string(n.ID))
 	}
 	if err != nil {
 		l.stats.Rejected++
@@ -145,7 +164,7 @@ func (l *limiter) spawn(c actor.Context, n telemetry.Node) {
 	}
 	delete(l.crashed, n.ID)
 	l.desired.set(n)
-	l.devices[n.ID] = &entry{node: n, pid: pid, interval: cfg.Interval()}
+	l.devices[n.ID] = &entry{node: n, pid: pid, interval: cfg.Interval(), breaker: device.BreakerClosed, mailbox: mb}
 	l.byPID[pid.Id] = n.ID
 }
 
@@ -174,7 +193,7 @@ func (l *limiter) stop(c actor.Context, e *entry) {
 func (l *limiter) reconfigure(c actor.Context, n telemetry.Node) {
 	e := l.devices[n.ID]
 	if e == nil {
-		l.spawn(c, n)
+		l.spawn(c, n, false)
 		return
 	}
 	e.next = &n
@@ -197,7 +216,7 @@ func (l *limiter) onTerminated(c actor.Context, who *actor.PID) {
 		delete(l.reserved, who.Id)
 	}
 	if e.next != nil {
-		l.spawn(c, *e.next)
+		l.spawn(c, *e.next, false)
 	}
 }
 
@@ -206,11 +225,24 @@ func (l *limiter) snapshot() *Stats {
 	l.adapt(now)
 	s := l.stats
 	s.Devices, s.Waiting = len(l.devices), len(l.reserved)
-	s.ConfiguredRate, s.Rate, s.Burst = l.cfg.Rate, l.rate, l.cfg.Burst
+	s.ConfiguredRate, s.Rate, s.Burst = l.share, l.rate, l.burst
 	s.Tokens = l.bucket.TokensAt(now)
+	depths := make([]int64, 0, len(l.devices))
 	for _, e := range l.devices {
 		s.Demand += float64(time.Second) / float64(e.interval)
+		switch e.breaker {
+		case device.BreakerOpen:
+			s.BreakersOpen++
+		case device.BreakerHalfOpen:
+			s.BreakersHalfOpen++
+		default:
+			s.BreakersClosed++
+		}
+		depths = append(depths, e.mailbox.load())
 	}
+	s.MailboxMax, s.MailboxP99 = maxAndP99(depths)
+	s.OK, s.Failed, s.RateLimited = l.outcomes.ok, l.outcomes.failed, l.outcomes.limited
+	s.OKLastMinute, s.FailedLastMinute, s.RateLimitedLastMinute = l.outcomes.lastMinute(now)
 	s.Stretch = max(1, s.Demand/l.rate)
 	s.Crashed = slices.Sorted(maps.Keys(l.crashed))
 	return &s

@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // BuildInfo identifies the running binary.
@@ -25,7 +26,13 @@ type Options struct {
 	Logger    *slog.Logger
 	Health    HealthReporter
 	Build     BuildInfo
-	BodyLimit int // bytes; default 1 MiB
+	BodyLimit int     // bytes; default 1 MiB
+	Runtime   Runtime // live data and cluster stats; nil serves no such routes
+
+	// Registerer receives evara_http_request_duration_seconds; nil measures
+	// nothing. Gatherer is served at GET /metrics; nil serves no such route.
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
 }
 
 // Server is Evara's HTTP server.
@@ -53,9 +60,12 @@ func New(opts Options) *Server {
 		ErrorHandler:          s.handleError,
 		StrictRouting:         false, // paths work with and without a trailing slash
 	})
+	s.measure(opts) // first, so it measures what the rest makes of a request
 	s.app.Use(recover.New())
 	s.app.Use(requestid.New(requestid.Config{Header: fiber.HeaderXRequestID}))
 	s.routes()
+	s.runtimeRoutes(opts.Runtime)
+	s.serveMetrics(opts)
 	return s
 }
 

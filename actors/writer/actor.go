@@ -30,10 +30,11 @@ type writer struct {
 	backoff  time.Duration
 	retrying bool
 
-	writes sync.WaitGroup // the write goroutine
-	cancel context.CancelFunc
-	ctx    context.Context
-	stats  Stats
+	writes  sync.WaitGroup // the write goroutine
+	cancel  context.CancelFunc
+	ctx     context.Context
+	stats   Stats
+	metrics *metrics // nil without a Registerer
 }
 
 // waiter is a Flush request that is answered once the rows queued before it are stored.
@@ -68,7 +69,12 @@ func (w *writer) Receive(c actor.Context) {
 	case *actor.Stopped:
 		w.stopTimer()
 		w.cancel()
+		// Nothing is held once stopped: it was flushed, or is left for the
+		// devices to re-fetch.
+		w.metrics.holding(0)
+		return
 	}
+	w.metrics.holding(w.queued + w.flushing)
 }
 
 func (w *writer) onWrite(c actor.Context, m *Write) {
@@ -163,6 +169,7 @@ func (w *writer) onBatchDone(c actor.Context, err error) {
 		w.log.Info("storing readings works again", "rows", w.flushing)
 	}
 	w.stats.Written += int64(w.flushing)
+	w.metrics.wrote(w.flushing)
 	w.stats.Batches++
 	w.stats.LastError, w.backoff = "", 0
 	w.report(c, w.inFlight)
@@ -256,5 +263,6 @@ func (w *writer) drainOnStop() {
 		w.log.Error("readings not stored at shutdown; devices will re-fetch them", "rows", len(rows), "err", err)
 		return
 	}
+	w.metrics.wrote(len(rows))
 	w.log.Info("flushed readings at shutdown", "rows", len(rows))
 }

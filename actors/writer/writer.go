@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/evaratech/evara/internal/telemetry"
 )
@@ -28,6 +29,9 @@ type Options struct {
 	RetryMax      time.Duration // longest retry delay; default 10s
 	StopTimeout   time.Duration // flushing on stop; default 20s
 	Logger        *slog.Logger  // default: discard
+	// Registerer receives evara_readings_written_total and
+	// evara_writer_queue_rows; nil records no metrics.
+	Registerer prometheus.Registerer
 }
 
 func (o Options) withDefaults() Options {
@@ -100,8 +104,9 @@ type Stats struct {
 // Props returns the writer's props.
 func Props(store Store, opts Options) *actor.Props {
 	opts = opts.withDefaults()
+	m := newMetrics(opts.Registerer)
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &writer{store: store, opts: opts, log: opts.Logger}
+		return &writer{store: store, opts: opts, log: opts.Logger, metrics: m}
 	})
 }
 

@@ -12,90 +12,152 @@ import (
 	"github.com/evaratech/evara/actors/device"
 	"github.com/evaratech/evara/actors/limiter"
 	"github.com/evaratech/evara/actors/writer"
+	"github.com/evaratech/evara/api"
+	"github.com/evaratech/evara/cluster"
 	"github.com/evaratech/evara/internal/config"
 	"github.com/evaratech/evara/internal/keyring"
 	"github.com/evaratech/evara/internal/telemetry"
 	"github.com/evaratech/evara/internal/thingspeak"
 )
 
-// startActors starts the actor system with the writer and the device
-// runtime (the limiter and one device per node with a channel), and pushes
-// their ordered stop: the limiter first — its devices stop and their
-// in-flight fetches are cancelled — then the writer, which flushes.
-func startActors(ctx context.Context, cfg config.Config, st store, kr *keyring.Keyring, upstream string, log *slog.Logger, stack *shutdownStack) error {
-	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return log.With("component", "actor") }))
-	writerPID := system.Root.Spawn(writer.Props(st, writer.Options{Logger: log.With("component", "writer")}))
-	var rt *deviceRuntime
-	stack.push("actors", func() error {
-		var errs []error
-		if rt != nil {
-			errs = append(errs, rt.stop())
-		}
-		// Flush first and wait as long as the shutdown allows (StopFuture's
-		// own wait is a fixed 10 s), then stop the writer, now empty.
-		_, ferr := system.Root.RequestFuture(writerPID, &writer.Flush{}, cfg.ShutdownTimeout).Result()
-		errs = append(errs, ferr, system.Root.StopFuture(writerPID).Wait())
-		system.Shutdown()
-		return errors.Join(errs...)
-	})
-	var err error
-	rt, err = startRuntime(ctx, runtimeDeps{cfg: cfg, system: system, store: st, keys: kr, upstream: upstream, writer: writerPID, log: log})
-	return err
-}
-
-// deviceRuntime is the running device runtime.
-type deviceRuntime struct {
-	system  *actor.ActorSystem
-	limiter *actor.PID
-	client  *thingspeak.Client
-}
-
-// stop stops the limiter, which returns once every device has stopped.
-func (r *deviceRuntime) stop() error {
-	err := r.system.Root.StopFuture(r.limiter).Wait()
-	r.client.CloseIdleConnections()
-	return err
-}
+// joinHold is how long a member that has just joined grants no upstream
+// permit: long enough for the others to see it (their membership check
+// runs every second) and lower their shares first.
+const joinHold = 2500 * time.Millisecond
 
 // runtimeDeps is what the device runtime is built from.
 type runtimeDeps struct {
 	cfg      config.Config
-	system   *actor.ActorSystem
 	store    store
 	keys     *keyring.Keyring
 	upstream string // ThingSpeak's base URL, or the demo simulator's
-	writer   *actor.PID
 	log      *slog.Logger
 }
 
-// startRuntime spawns this member's limiter and starts a device for every
-// node with a channel. With one member the member's share of the upstream
-// budget is all of it; cluster placement will divide it by the members.
-func startRuntime(ctx context.Context, d runtimeDeps) (*deviceRuntime, error) {
+// deviceRuntime is the running actor side of a member: the actor system,
+// its place in the cluster, the writer, the limiter with its devices, and
+// the placement and stats actors. It answers the API's live-data and
+// cluster-stats calls.
+type deviceRuntime struct {
+	system    *actor.ActorSystem
+	member    *cluster.Member
+	router    *cluster.Router
+	writer    *actor.PID
+	limiter   *actor.PID
+	placement *actor.PID
+	client    *thingspeak.Client
+	store     store
+	timeout   time.Duration // of the writer's flush at stop
+}
+
+// startRuntime starts the actor system, joins the cluster and spawns this
+// member's writer, limiter, placement and stats actors. Placement starts
+// the devices this member owns once it sees the topology.
+func startRuntime(d runtimeDeps) (rt *deviceRuntime, err error) {
 	client, err := thingspeak.New(thingspeak.Options{BaseURL: d.upstream, Timeout: d.cfg.ThingSpeakTimeout})
 	if err != nil {
 		return nil, err
 	}
-	nodes, err := d.store.RuntimeNodes(ctx)
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return d.log.With("component", "actor") }))
+	rt = &deviceRuntime{system: system, client: client, store: d.store, timeout: d.cfg.ShutdownTimeout}
+	rt.writer = system.Root.Spawn(writer.Props(d.store, writer.Options{Logger: d.log.With("component", "writer")}))
+	cl := d.cfg.Cluster
+	rt.member, err = cluster.Start(system, cluster.Options{
+		Provider: cl.Mode(), Name: cl.Name, Advertise: cl.Advertise, Members: cl.Members, Logger: d.log.With("component", "cluster"),
+	})
 	if err != nil {
-		return nil, fmt.Errorf("devices: %w", err)
+		system.Shutdown()
+		return nil, err
+	}
+	rt.router = cluster.NewRouter(system, rt.member)
+	hold := time.Duration(0)
+	if cl.Mode() != config.ProviderSingle {
+		hold = joinHold
 	}
 	interval, deviceLog := pollInterval(d.cfg), d.log.With("component", "device")
-	pid, err := d.system.Root.SpawnNamed(limiter.Props(limiter.Config{
-		Rate:   d.cfg.UpstreamRate,
-		Burst:  d.cfg.UpstreamBurst,
+	n := float64(max(1, len(rt.member.Members())))
+	rt.limiter, err = system.Root.SpawnNamed(limiter.Props(limiter.Config{
+		Rate:   d.cfg.UpstreamRate / n,
+		Burst:  max(1, d.cfg.UpstreamBurst/int(n)),
+		Hold:   hold,
 		Logger: d.log.With("component", "limiter"),
 		Devices: func(n telemetry.Node) device.Config {
-			return device.Config{Node: n, DefaultInterval: interval, Fetcher: client, Keys: d.keys, Store: d.store, Writer: d.writer, Logger: deviceLog}
+			return device.Config{Node: n, DefaultInterval: interval, Fetcher: client, Keys: d.keys, Store: d.store, Writer: rt.writer, Logger: deviceLog}
 		},
 	}), limiter.Name)
-	if err != nil {
-		return nil, fmt.Errorf("limiter: %w", err)
+	if err == nil {
+		_, err = system.Root.SpawnNamed(cluster.StatsProps(cluster.StatsOptions{Member: rt.member, Limiter: rt.limiter}), cluster.StatsName)
 	}
-	d.system.Root.Send(pid, &limiter.Start{Nodes: nodes})
-	d.log.Info("device runtime started", "devices", len(nodes), "poll_interval", interval.String(),
-		"upstream_rate", d.cfg.UpstreamRate, "upstream_burst", d.cfg.UpstreamBurst)
-	return &deviceRuntime{system: d.system, limiter: pid, client: client}, nil
+	if err == nil {
+		rt.placement, err = system.Root.SpawnNamed(cluster.PlacementProps(cluster.PlacementOptions{
+			Member: rt.member, Nodes: d.store, Limiter: rt.limiter, Rate: d.cfg.UpstreamRate, Burst: d.cfg.UpstreamBurst,
+			Logger: d.log.With("component", "placement"),
+		}), cluster.PlacementName)
+	}
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("actors: %w", err), rt.stop())
+	}
+	d.log.Info("device runtime started", "poll_interval", interval.String(), "upstream_rate", d.cfg.UpstreamRate,
+		"upstream_burst", d.cfg.UpstreamBurst, "cluster", cl.Mode(), "address", rt.member.Address())
+	return rt, nil
+}
+
+// stop stops the actors in order: placement (nothing new starts), the
+// limiter (every device stops; in-flight fetches are cancelled), the
+// writer once it has flushed, and last the cluster membership, so that the
+// others take the devices over only when nothing here polls any more.
+func (r *deviceRuntime) stop() error {
+	var errs []error
+	root := r.system.Root
+	if r.placement != nil {
+		errs = append(errs, root.StopFuture(r.placement).Wait())
+	}
+	if r.limiter != nil {
+		errs = append(errs, root.StopFuture(r.limiter).Wait())
+	}
+	// Flush first and wait as long as the shutdown allows (StopFuture's
+	// own wait is a fixed 10 s), then stop the writer, now empty.
+	_, ferr := root.RequestFuture(r.writer, &writer.Flush{}, r.timeout).Result()
+	errs = append(errs, ferr, root.StopFuture(r.writer).Wait())
+	r.client.CloseIdleConnections()
+	if r.member != nil {
+		errs = append(errs, r.member.Stop())
+	}
+	if !r.system.IsStopped() {
+		r.system.Shutdown()
+	}
+	return errors.Join(errs...)
+}
+
+// LiveData answers GET /devices/{id}/live-data from the device actor,
+// wherever it runs: never an upstream call.
+func (r *deviceRuntime) LiveData(ctx context.Context, idOrKey string) (api.LiveData, error) {
+	n, err := r.store.GetNode(ctx, telemetry.Scope{All: true}, idOrKey)
+	if err != nil {
+		return api.LiveData{}, err
+	}
+	out := api.LiveData{DeviceID: string(n.ID), Status: string(n.Status), Metrics: map[string]float64{}}
+	if n.ChannelID <= 0 { // no channel, no device: nothing live yet
+		return out, nil
+	}
+	l, err := r.router.Latest(ctx, n.ID)
+	if err != nil {
+		return api.LiveData{}, err
+	}
+	out.Status, out.EntryID = l.GetStatus(), l.GetEntryId()
+	if ms := l.GetTimestampUnixMs(); ms > 0 {
+		t := time.UnixMilli(ms).UTC()
+		out.Timestamp = &t
+	}
+	if l.GetMetrics() != nil {
+		out.Metrics = l.GetMetrics()
+	}
+	return out, nil
+}
+
+// ClusterStats answers GET /api/v1/cluster/stats.
+func (r *deviceRuntime) ClusterStats(ctx context.Context) (any, error) {
+	return r.router.Stats(ctx), nil
 }
 
 // pollInterval is the interval of nodes without their own. With --demo it

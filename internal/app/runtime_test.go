@@ -49,9 +49,11 @@ func TestRuntimeStoresEveryEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stack shutdownStack
-	if err := startActors(ctx, cfg, st, kr, srv.URL, log, &stack); err != nil {
+	rt, err := startRuntime(runtimeDeps{cfg: cfg, store: st, keys: kr, upstream: srv.URL, log: log})
+	if err != nil {
 		t.Fatal(err)
 	}
+	stack.push("actors", rt.stop)
 
 	target := map[telemetry.ChannelID]int64{}
 	for _, ch := range s.Channels() {

@@ -46,18 +46,21 @@ func serve(ctx context.Context, cfg config.Config, build Build, log *slog.Logger
 		}
 	}
 
-	if err := startActors(ctx, cfg, st, kr, upstream, log, &stack); err != nil {
+	rt, err := startRuntime(runtimeDeps{cfg: cfg, store: st, keys: kr, upstream: upstream, log: log})
+	if err != nil {
 		return err
 	}
+	stack.push("actors", rt.stop)
 
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("http listen: %w", err)
 	}
 	srv := api.New(api.Options{
-		Logger: log,
-		Health: &healthReporter{demo: cfg.Demo, upstream: upstream, redis: cfg.RedisURL.IsSet(), database: engine},
-		Build:  api.BuildInfo{Version: build.Version, Commit: build.Commit, Go: runtime.Version()},
+		Logger:  log,
+		Health:  &healthReporter{demo: cfg.Demo, upstream: upstream, redis: cfg.RedisURL.IsSet(), database: engine},
+		Build:   api.BuildInfo{Version: build.Version, Commit: build.Commit, Go: runtime.Version()},
+		Runtime: rt,
 	})
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(ln) })

@@ -27,6 +27,8 @@ type store interface {
 	writer.Store
 	device.Store // LatestReading, SetNodeStatus
 	RuntimeNodes(ctx context.Context) ([]telemetry.Node, error)
+	NodeChangesSince(ctx context.Context, sinceMs int64) ([]telemetry.NodeChange, error)
+	PruneNodeChanges(ctx context.Context, before time.Time) (int64, error)
 	CreateNode(ctx context.Context, n *telemetry.Node) error
 	GetNode(ctx context.Context, scope telemetry.Scope, idOrKey string) (telemetry.Node, error)
 	Close() error
@@ -80,4 +82,5 @@ func openKeyring(cfg config.Config, log *slog.Logger) (*keyring.Keyring, error) 
 // retention is what the scheduled retention job needs from either engine.
 type retention interface {
 	ExpireReadings(ctx context.Context, now time.Time) ([]string, error)
+	PruneNodeChanges(ctx context.Context, before time.Time) (int64, error)
 }

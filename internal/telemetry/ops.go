@@ -90,3 +90,11 @@ type DueDelivery struct {
 	URL    string
 	Secret SealedSecret
 }
+
+// NodeChange is one entry of the node change log: the node was created,
+// reconfigured or deleted at AtUnixMs (the database's clock).
+type NodeChange struct {
+	Seq      int64
+	Node     NodeID
+	AtUnixMs int64
+}

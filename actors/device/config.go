@@ -29,7 +29,7 @@ const (
 	OfflineAfterIntervals = 3
 	// CatchUpWindow is how soon a device taken over from a member that
 	// left polls for the first time (Config.CatchUp), spread by its phase.
-	CatchUpWindow = 4 * time.Second
+	CatchUpWindow = 3 * time.Second
 )
 
 const (

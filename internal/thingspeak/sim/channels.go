@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -203,6 +204,32 @@ type channel struct {
 	head []byte
 	// requests counts feed and last requests for this channel, rejected ones too.
 	requests atomic.Int64
+	// recent holds the times (unix ms, the simulator's clock) of the
+	// latest recentRequests requests, a ring indexed by requests.
+	recent [recentRequests]atomic.Int64
+}
+
+// recentRequests is how many request times each channel keeps, so tests
+// can check a poller's schedule (gaps between polls) per channel.
+const recentRequests = 16
+
+// noteRequest counts a request and remembers its time. Lock-free: a
+// snapshot racing with a request may miss that one request's time.
+func (c *channel) noteRequest(now time.Time) {
+	n := c.requests.Add(1)
+	c.recent[(n-1)%recentRequests].Store(now.UnixMilli())
+}
+
+// recentTimes returns the remembered request times, oldest first.
+func (c *channel) recentTimes() []int64 {
+	out := make([]int64, 0, recentRequests)
+	for i := range c.recent {
+		if t := c.recent[i].Load(); t > 0 {
+			out = append(out, t)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (c *channel) init(s *Simulator, sp ChannelSpec) {

@@ -72,7 +72,7 @@ func (s *Simulator) serveChannel(w http.ResponseWriter, r *http.Request, rest st
 		s.answer(w, http.StatusNotFound, bodyChannelNotFound)
 		return
 	}
-	c.requests.Add(1)
+	c.noteRequest(now)
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		s.answer(w, http.StatusMethodNotAllowed, bodyMethod)

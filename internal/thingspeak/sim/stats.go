@@ -28,6 +28,9 @@ type ChannelStats struct {
 	ReadKey     string `json:"read_key"`
 	Requests    int64  `json:"requests"`
 	LastEntryID int64  `json:"last_entry_id"`
+	// RecentRequestsMs are the times (unix ms) of the channel's latest
+	// requests, at most 16, oldest first.
+	RecentRequestsMs []int64 `json:"recent_requests_ms,omitempty"`
 }
 
 // Stats returns the counters and every channel's last entry id at Now().
@@ -47,9 +50,10 @@ func (s *Simulator) Stats() Stats {
 	for i := range s.chans {
 		c := &s.chans[i]
 		st.Channels[c.spec.ID] = ChannelStats{
-			ReadKey:     c.spec.ReadKey,
-			Requests:    c.requests.Load(),
-			LastEntryID: s.lastEntry(c, now),
+			ReadKey:          c.spec.ReadKey,
+			Requests:         c.requests.Load(),
+			LastEntryID:      s.lastEntry(c, now),
+			RecentRequestsMs: c.recentTimes(),
 		}
 	}
 	return st

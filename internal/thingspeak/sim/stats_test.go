@@ -14,6 +14,8 @@ import (
 func TestStats(t *testing.T) {
 	h := serve(t, Options{Channels: 3, History: 10, Period: 30 * time.Second})
 	a, b, c := h.sim.Channels()[0], h.sim.Channels()[1], h.sim.Channels()[2]
+	t1 := h.clock.Now().UnixMilli()
+	t2 := t1 + time.Minute.Milliseconds()
 
 	// Second 1: 4 good requests to a, 2 with a wrong key to b, 1 to an
 	// unknown channel. Not counted: an unknown path and the /_sim endpoints.
@@ -42,9 +44,9 @@ func TestStats(t *testing.T) {
 		MaxRequestsIn1s: 7,
 		Responses:       map[string]int64{"200": 7, "400": 2, "404": 1},
 		Channels: map[telemetry.ChannelID]ChannelStats{
-			a.ID: {ReadKey: a.ReadKey, Requests: 6, LastEntryID: 12},
-			b.ID: {ReadKey: b.ReadKey, Requests: 2, LastEntryID: 12},
-			c.ID: {ReadKey: c.ReadKey, Requests: 1, LastEntryID: 12},
+			a.ID: {ReadKey: a.ReadKey, Requests: 6, LastEntryID: 12, RecentRequestsMs: []int64{t1, t1, t1, t1, t2, t2}},
+			b.ID: {ReadKey: b.ReadKey, Requests: 2, LastEntryID: 12, RecentRequestsMs: []int64{t1, t1}},
+			c.ID: {ReadKey: c.ReadKey, Requests: 1, LastEntryID: 12, RecentRequestsMs: []int64{t2}},
 		},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -53,7 +53,7 @@ func (r *Router) Latest(ctx context.Context, node telemetry.NodeID) (*msg.Latest
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("device %s: no answer after %d attempts (last: %v): %w", node, attempt, err, telemetry.ErrUnavailable)
+			return nil, fmt.Errorf("device %s: no answer after %d attempts: %w", node, attempt, errors.Join(telemetry.ErrUnavailable, err))
 		case <-time.After(pause):
 		}
 		pause = min(2*pause, retryMax)

@@ -59,7 +59,7 @@ func TestKillDuringIngest(t *testing.T) {
 			env, open := engine(t)
 			simProc := startEvara(t, nil, "sim", "--addr", "127.0.0.1:0", "--channels", "20", "--period", "1s", "--history", "6000", "--seed", "11")
 			simURL, _ := simProc.waitFor(t, "simulator serving", 10*time.Second)["url"].(string)
-			nodes := provision(t, open, simURL)
+			nodes := provision(t, open, simURL, time.Second)
 
 			env = append(env, "EVARA_ENCRYPTION_KEY="+testKey, "EVARA_THINGSPEAK_URL="+simURL, "EVARA_POLL_INTERVAL=1s", "EVARA_UPSTREAM_RATE=500")
 			first := startEvara(t, env, "serve", "--addr", "127.0.0.1:0")
@@ -98,7 +98,7 @@ type simChannel struct {
 	key string
 }
 
-func provision(t *testing.T, open func() ingestStore, simURL string) map[telemetry.NodeID]simChannel {
+func provision(t *testing.T, open func() ingestStore, simURL string, poll time.Duration) map[telemetry.NodeID]simChannel {
 	t.Helper()
 	var stats struct {
 		Channels map[string]struct {
@@ -120,7 +120,6 @@ func provision(t *testing.T, open func() ingestStore, simURL string) map[telemet
 		if err != nil {
 			t.Fatal(err)
 		}
-		poll := time.Second
 		n := &telemetry.Node{ID: nodeID, NodeKey: "kill-" + idText, Label: idText, Category: "OHT", AnalyticsType: "EvaraTank",
 			ChannelID: telemetry.ChannelID(id), ChannelKey: telemetry.SealedSecret{KeyID: keyID, Ciphertext: sealed}, PollInterval: &poll}
 		if err := st.CreateNode(context.Background(), n); err != nil {

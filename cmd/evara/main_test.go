@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -133,21 +134,58 @@ func TestServeDemo(t *testing.T) {
 	if len(stats.Channels) != 12 {
 		t.Fatalf("demo has %d channels, want a dozen", len(stats.Channels))
 	}
+
+	// The operators' views: cluster stats (one member, a device per demo
+	// channel), `evara cluster status`, and Prometheus.
+	var cs struct {
+		Totals struct {
+			Members      int   `json:"members"`
+			DeviceActors int64 `json:"device_actors"`
+		} `json:"totals"`
+	}
+	for deadline := time.Now().Add(10 * time.Second); cs.Totals.DeviceActors != 12 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		getJSON(t, "http://"+addr+"/api/v1/cluster/stats", &cs)
+	}
+	if cs.Totals.Members != 1 || cs.Totals.DeviceActors != 12 {
+		t.Errorf("cluster stats totals = %+v, want 1 member with 12 devices", cs.Totals)
+	}
+	out, errOut, code := evara(t, nil, "cluster", "status", "--url", "http://"+addr)
+	if code != 0 || !strings.Contains(out, "TOTAL") {
+		t.Errorf("cluster status: exit %d\n%s%s", code, out, errOut)
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"evara_devices 12", "evara_upstream_requests_total{outcome=\"ok\"}", "evara_breaker_state{state=\"closed\"}", "evara_http_request_duration_seconds_count"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	p.stop(t)
 }
 
 func getJSON(t *testing.T, url string, v any) {
 	t.Helper()
+	if err := getJSONErr(url, v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func getJSONErr(url string, v any) error {
 	resp, err := http.Get(url)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, body)
+		return fmt.Errorf("GET %s: %d %s", url, resp.StatusCode, body)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		t.Fatalf("GET %s: %v in %s", url, err, body)
+		return fmt.Errorf("GET %s: %w in %s", url, err, body)
 	}
+	return nil
 }

@@ -32,9 +32,9 @@ func fixtureClusterStats() cluster.Stats {
 		ID: "m2", Address: "10.0.0.2:6000", Status: "stopping",
 		StartedAt: at.Add(-90 * time.Second), UptimeSeconds: 90,
 		DeviceActors: 30, Sessions: 2, Mailbox: cluster.Mailbox{Max: 3, P99: 1},
-		Breakers: cluster.Breakers{Closed: 30},
-		Limiter:  cluster.Limiter{Share: 25, Rate: 25, Burst: 10, Tokens: 10, Stretch: 1},
-		Upstream: cluster.Upstream{OK: 500, OKPerMinute: 40},
+		Breakers:    cluster.Breakers{Closed: 30},
+		Limiter:     cluster.Limiter{Share: 25, Rate: 25, Burst: 10, Tokens: 10, Stretch: 1},
+		Upstream:    cluster.Upstream{OK: 500, OKPerMinute: 40},
 		MembersSeen: 3,
 	}
 	return cluster.Stats{

@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/evaratech/evara/actors/device"
 	"github.com/evaratech/evara/actors/limiter"
+	"github.com/evaratech/evara/actors/msg"
 	"github.com/evaratech/evara/actors/writer"
 	"github.com/evaratech/evara/api"
 	"github.com/evaratech/evara/cluster"
@@ -31,6 +33,7 @@ type runtimeDeps struct {
 	store    store
 	keys     *keyring.Keyring
 	upstream string // ThingSpeak's base URL, or the demo simulator's
+	metrics  prometheus.Registerer
 	log      *slog.Logger
 }
 
@@ -60,7 +63,7 @@ func startRuntime(d runtimeDeps) (rt *deviceRuntime, err error) {
 	}
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return d.log.With("component", "actor") }))
 	rt = &deviceRuntime{system: system, client: client, store: d.store, timeout: d.cfg.ShutdownTimeout}
-	rt.writer = system.Root.Spawn(writer.Props(d.store, writer.Options{Logger: d.log.With("component", "writer")}))
+	rt.writer = system.Root.Spawn(writer.Props(d.store, writer.Options{Logger: d.log.With("component", "writer"), Registerer: d.metrics}))
 	cl := d.cfg.Cluster
 	rt.member, err = cluster.Start(system, cluster.Options{
 		Provider: cl.Mode(), Name: cl.Name, Advertise: cl.Advertise, Members: cl.Members, Logger: d.log.With("component", "cluster"),
@@ -96,6 +99,9 @@ func startRuntime(d runtimeDeps) (rt *deviceRuntime, err error) {
 	}
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("actors: %w", err), rt.stop())
+	}
+	if d.metrics != nil {
+		d.metrics.MustRegister(cluster.NewCollector(rt.localStats, 2*time.Second))
 	}
 	d.log.Info("device runtime started", "poll_interval", interval.String(), "upstream_rate", d.cfg.UpstreamRate,
 		"upstream_burst", d.cfg.UpstreamBurst, "cluster", cl.Mode(), "address", rt.member.Address())
@@ -153,6 +159,23 @@ func (r *deviceRuntime) LiveData(ctx context.Context, idOrKey string) (api.LiveD
 		out.Metrics = l.GetMetrics()
 	}
 	return out, nil
+}
+
+// localStats asks this member's stats actor for its figures (/metrics).
+func (r *deviceRuntime) localStats(ctx context.Context) (*msg.MemberStats, error) {
+	wait := 2 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		wait = max(time.Until(d), time.Millisecond)
+	}
+	res, err := r.system.Root.RequestFuture(actor.NewPID(r.system.Address(), cluster.StatsName), &msg.GetMemberStats{}, wait).Result()
+	if err != nil {
+		return nil, err
+	}
+	s, ok := res.(*msg.MemberStats)
+	if !ok {
+		return nil, fmt.Errorf("stats actor answered %T", res)
+	}
+	return s, nil
 }
 
 // ClusterStats answers GET /api/v1/cluster/stats.

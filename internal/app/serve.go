@@ -46,7 +46,8 @@ func serve(ctx context.Context, cfg config.Config, build Build, log *slog.Logger
 		}
 	}
 
-	rt, err := startRuntime(runtimeDeps{cfg: cfg, store: st, keys: kr, upstream: upstream, log: log})
+	reg := newRegistry()
+	rt, err := startRuntime(runtimeDeps{cfg: cfg, store: st, keys: kr, upstream: upstream, metrics: reg, log: log})
 	if err != nil {
 		return err
 	}
@@ -57,10 +58,12 @@ func serve(ctx context.Context, cfg config.Config, build Build, log *slog.Logger
 		return fmt.Errorf("http listen: %w", err)
 	}
 	srv := api.New(api.Options{
-		Logger:  log,
-		Health:  &healthReporter{demo: cfg.Demo, upstream: upstream, redis: cfg.RedisURL.IsSet(), database: engine},
-		Build:   api.BuildInfo{Version: build.Version, Commit: build.Commit, Go: runtime.Version()},
-		Runtime: rt,
+		Logger:     log,
+		Health:     &healthReporter{demo: cfg.Demo, upstream: upstream, redis: cfg.RedisURL.IsSet(), database: engine},
+		Build:      api.BuildInfo{Version: build.Version, Commit: build.Commit, Go: runtime.Version()},
+		Runtime:    rt,
+		Registerer: reg,
+		Gatherer:   reg,
 	})
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(ln) })

@@ -8,8 +8,11 @@ COMMIT       ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS      := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN          ?= bin/evara
 BENCHTIME    ?= 1s
+PROTOC_GEN_GO_VERSION := v1.33.0
+GOBIN        := $(shell go env GOPATH)/bin
+export PATH  := $(GOBIN):$(PATH)
 
-.PHONY: help run build test test-short test-faults lint generate generate-check bench clean
+.PHONY: help run build test test-short test-faults lint tools generate generate-check bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -33,15 +36,21 @@ lint: ## golangci-lint (pinned) with the dependency-direction rules, plus go vet
 	go vet -tags faults ./...
 	go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(LINT_VERSION) run ./...
 
-generate: ## regenerate generated code
+tools: ## protoc-gen-go, pinned (protoc itself comes from Debian's protobuf-compiler)
+	@command -v protoc >/dev/null || { echo "protoc is missing: apt-get install -y protobuf-compiler"; exit 1; }
+	@test -x $(GOBIN)/protoc-gen-go && $(GOBIN)/protoc-gen-go --version | grep -q $(PROTOC_GEN_GO_VERSION:v%=%) || \
+		go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+
+generate: tools ## regenerate generated code (actors/msg from msg.proto)
 	go generate ./...
 
 generate-check: generate ## fail when generated code is not current
 	@git diff --exit-code --stat -- ':(glob)**/*.pb.go' || { echo "generated code is stale: run make generate and commit"; exit 1; }
 	@test -z "$$(git ls-files --others --exclude-standard -- ':(glob)**/*.pb.go')" || { echo "generated files are not committed"; exit 1; }
 
-bench: ## benchmarks (parser, simulator); compare with benchstat
-	go test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./...
+bench: ## benchmarks, the long device-runtime ones shortened (see the README for the full runs)
+	EVARA_BENCH_SCHEDULE_DURATION=$${EVARA_BENCH_SCHEDULE_DURATION:-30s} EVARA_BENCH_DEVICES=$${EVARA_BENCH_DEVICES:-20000} \
+		go test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -timeout 30m ./...
 
 clean: ## remove build output and the embedded store of `make run`
 	rm -rf bin data

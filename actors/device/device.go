@@ -50,6 +50,7 @@ type device struct {
 	handed, stored int64 // newest entry accepted by the writer / reported durable
 	channelLast    int64 // the channel's last_entry_id at the previous fetch (0: unknown)
 	perFetch       int64 // entries that arrived between the two previous fetches
+	perFetchKnown  bool  // perFetch was measured (two fetches seen)
 
 	breaker  breaker
 	reported BreakerState     // the breaker state the parent last heard of

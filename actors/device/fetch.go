@@ -77,7 +77,7 @@ func fetch(ctx context.Context, f Fetcher, k Keys, node telemetry.Node, after in
 // as many as between the two before, with a margin. 0 (unknown, the first
 // fetch) lets the client pick; an underestimate costs one more request.
 func (d *device) expected() int {
-	if d.channelLast == 0 {
+	if !d.perFetchKnown { // until two fetches have shown how fast entries arrive
 		return 0
 	}
 	return int(min(d.perFetch+d.perFetch/4+1, thingspeak.MaxResults))
@@ -146,7 +146,7 @@ func (d *device) onFetchSucceeded(c actor.Context, page thingspeak.Page, now tim
 	d.stats.LastError = ""
 	if last := page.Channel.LastEntryID; last > 0 {
 		if d.channelLast > 0 {
-			d.perFetch = max(0, last-d.channelLast)
+			d.perFetch, d.perFetchKnown = max(0, last-d.channelLast), true
 		}
 		d.channelLast = last
 	}

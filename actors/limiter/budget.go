@@ -149,15 +149,22 @@ func (l *limiter) setShare(now time.Time, share float64, burst int) {
 func (l *limiter) windowCap() int { return max(1, int(l.rate)) }
 
 // window remembers the grants (and charged extra requests) of the
-// trailing second, oldest first.
-type window struct{ times []time.Time }
+// trailing second, oldest first: times[head:] are live. Trimming moves
+// head; the slice is compacted only when half of it is dead, so a permit
+// costs O(1) amortised.
+type window struct {
+	times []time.Time
+	head  int
+}
 
 func (w *window) trim(now time.Time) {
-	i := 0
-	for i < len(w.times) && now.Sub(w.times[i]) >= time.Second {
-		i++
+	for w.head < len(w.times) && now.Sub(w.times[w.head]) >= time.Second {
+		w.head++
 	}
-	w.times = append(w.times[:0], w.times[i:]...)
+	if w.head > 0 && w.head >= len(w.times)/2 {
+		w.times = append(w.times[:0], w.times[w.head:]...)
+		w.head = 0
+	}
 }
 
 func (w *window) add(now time.Time) { w.times = append(w.times, now) }
@@ -165,10 +172,11 @@ func (w *window) add(now time.Time) { w.times = append(w.times, now) }
 // wait is how long until the window has room for one more, 0 if it has.
 func (w *window) wait(now time.Time, limit int) time.Duration {
 	w.trim(now)
-	if len(w.times) < limit {
+	live := w.times[w.head:]
+	if len(live) < limit {
 		return 0
 	}
-	return w.times[len(w.times)-limit].Add(time.Second).Sub(now)
+	return live[len(live)-limit].Add(time.Second).Sub(now)
 }
 
 // outcomes counts fetch outcomes in total and per second over the last

@@ -293,3 +293,45 @@ func TestARestartedLimiterRunsItsDevicesAgain(t *testing.T) {
 	devicetest.Eventually(t, "a new incarnation of the device", func() bool { return fetches() < 3 })
 	devicetest.Eventually(t, "it polls", func() bool { return fetches() >= 1 && m.stats().Devices == 2 })
 }
+
+// TestJoinHoldAndShare: a limiter that has just joined grants nothing for
+// Hold; SetShare changes its share of the cluster's budget (with AIMD's
+// factor kept), and no second ever holds more permits than the share.
+func TestJoinHoldAndShare(t *testing.T) {
+	clock := devicetest.NewClock(devicetest.T0)
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
+	defer system.Shutdown()
+	pid := system.Root.Spawn(limiter.Props(limiter.Config{
+		Rate: 30, Burst: 30, Hold: time.Second, Now: clock.Now,
+		Devices: func(telemetry.Node) device.Config { return device.Config{} },
+	}))
+	defer func() { _ = system.Root.StopFuture(pid).Wait() }()
+	ask := func() any {
+		res, err := system.Root.RequestFuture(pid, &device.PermitRequest{}, time.Second).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if d, ok := ask().(*device.PermitDenied); !ok || d.RetryAfter != time.Second {
+		t.Fatalf("during the hold: %+v, want a denial for 1s", d)
+	}
+	clock.Advance(time.Second)
+	if _, ok := ask().(*device.Permit); !ok {
+		t.Fatal("after the hold: no permit")
+	}
+	system.Root.RequestFuture(pid, &limiter.SetShare{Rate: 10, Burst: 30}, time.Second).Wait() //nolint:errcheck // checked through the stats
+	res, _ := system.Root.RequestFuture(pid, &limiter.GetStats{}, time.Second).Result()
+	if s, _ := res.(*limiter.Stats); s == nil || s.ConfiguredRate != 10 || s.Rate != 10 || s.Burst != 30 {
+		t.Fatalf("after SetShare: %+v", res)
+	}
+	granted := 1
+	for range 40 { // the bucket holds 29 more tokens, but a second may hold only 10 permits
+		if _, ok := ask().(*device.Permit); ok {
+			granted++
+		}
+	}
+	if granted != 10 {
+		t.Errorf("%d permits within one second on a share of 10/s", granted)
+	}
+}

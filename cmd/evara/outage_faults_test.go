@@ -29,7 +29,7 @@ func TestServeRidesOutPostgresOutage(t *testing.T) {
 	open := pgOpener(t, url)
 	simProc := startEvara(t, nil, "sim", "--addr", "127.0.0.1:0", "--channels", "20", "--period", "1s", "--history", "100", "--seed", "5")
 	simURL, _ := simProc.waitFor(t, "simulator serving", 10*time.Second)["url"].(string)
-	nodes := provision(t, open, simURL)
+	nodes := provision(t, open, simURL, time.Second)
 
 	env := []string{"DATABASE_URL=" + url, "EVARA_ENCRYPTION_KEY=" + testKey, "EVARA_THINGSPEAK_URL=" + simURL,
 		"EVARA_POLL_INTERVAL=1s", "EVARA_UPSTREAM_RATE=500"}

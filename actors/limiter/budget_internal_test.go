@@ -1,0 +1,51 @@
+package limiter
+
+import (
+	"testing"
+	"time"
+
+	"github.com/evaratech/evara/actors/device"
+)
+
+func TestWindowCapsTheTrailingSecond(t *testing.T) {
+	var w window
+	t0 := time.Unix(1000, 0)
+	for i := range 5 {
+		now := t0.Add(time.Duration(i) * 100 * time.Millisecond)
+		if wait := w.wait(now, 5); wait != 0 {
+			t.Fatalf("grant %d: wait %v with room", i, wait)
+		}
+		w.add(now)
+	}
+	// Five within 400 ms: the sixth waits until the first is a second old.
+	if wait := w.wait(t0.Add(450*time.Millisecond), 5); wait != 550*time.Millisecond {
+		t.Errorf("wait = %v, want 550ms", wait)
+	}
+	if wait := w.wait(t0.Add(time.Second), 5); wait != 0 {
+		t.Errorf("a second later: wait = %v, want 0", wait)
+	}
+	for i := range 1000 { // many grants over time: the live part stays small
+		w.add(t0.Add(2*time.Second + time.Duration(i)*10*time.Millisecond))
+		w.trim(t0.Add(2*time.Second + time.Duration(i)*10*time.Millisecond))
+	}
+	if live := len(w.times) - w.head; live > 101 {
+		t.Errorf("%d grants kept for a one-second window at 100/s", live)
+	}
+}
+
+func TestOutcomesCountTheLastMinute(t *testing.T) {
+	var o outcomes
+	t0 := time.Unix(2000, 0)
+	o.add(t0, &device.FetchOutcome{OK: true})
+	o.add(t0.Add(10*time.Second), &device.FetchOutcome{RateLimited: true})
+	o.add(t0.Add(30*time.Second), &device.FetchOutcome{})
+	if ok, failed, limited := o.lastMinute(t0.Add(40 * time.Second)); ok != 1 || failed != 1 || limited != 1 {
+		t.Errorf("at +40 s: ok %d failed %d 429 %d, want 1 1 1", ok, failed, limited)
+	}
+	if ok, failed, limited := o.lastMinute(t0.Add(65 * time.Second)); ok != 0 || failed != 1 || limited != 1 {
+		t.Errorf("at +65 s: ok %d failed %d 429 %d, want 0 1 1 (the success is 65 s old)", ok, failed, limited)
+	}
+	if o.ok != 1 || o.failed != 1 || o.limited != 1 {
+		t.Errorf("totals %d %d %d", o.ok, o.failed, o.limited)
+	}
+}

@@ -127,7 +127,7 @@ func (c Config) withDefaults() Config {
 func Props(cfg Config) *actor.Props {
 	cfg = cfg.withDefaults()
 	carry := &carryOver{}
-	return actor.PropsFromProducer(func() actor.Actor { return newDevice(cfg, carry) })
+	return actor.PropsFromProducer(func() actor.Actor { return newDevice(&cfg, carry) })
 }
 
 // carryOver is what one incarnation of a device leaves to the next when its

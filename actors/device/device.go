@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -18,18 +20,16 @@ import (
 // the continuations protoactor runs on the same mailbox); the goroutines it
 // starts get copies and answer with messages.
 type device struct {
-	cfg      Config
+	cfg      *Config // the props' copy, shared by every incarnation; read only
 	carry    *carryOver
-	log      *slog.Logger
 	interval time.Duration
 
-	system *actor.ActorSystem
-	self   *actor.PID
-	parent *actor.PID // the limiter; nil when spawned from the root (no budget)
-	ctx    context.Context
-	cancel context.CancelFunc
-	jobs   sync.WaitGroup // fetch, warm-up and status goroutines
-	done   bool           // stopping or restarting: late answers are ignored
+	system   *actor.ActorSystem
+	self     *actor.PID
+	parent   *actor.PID     // the limiter; nil when spawned from the root (no budget)
+	jobs     sync.WaitGroup // fetch, warm-up and status goroutines
+	inflight []*job         // their cancel functions, until they report
+	done     bool           // stopping or restarting: late answers are ignored
 
 	// Schedule. due is in real (monotonic) time, like the timers.
 	due        time.Time
@@ -62,12 +62,11 @@ type device struct {
 	stats    Stats
 }
 
-func newDevice(cfg Config, carry *carryOver) *device {
+func newDevice(cfg *Config, carry *carryOver) *device {
 	d := &device{
 		cfg:      cfg,
 		carry:    carry,
 		interval: cfg.Interval(),
-		log:      cfg.Logger.With("node_id", string(cfg.Node.ID), "channel", int64(cfg.Node.ChannelID)),
 		breaker:  breaker{state: BreakerClosed},
 		reported: BreakerClosed,
 		status:   cfg.Node.Status,
@@ -104,6 +103,7 @@ func (d *device) Receive(c actor.Context) {
 	case *PermitDenied:
 		d.onPermitDenied(m)
 	case *fetched:
+		d.forgetFinished()
 		if m.owner == d {
 			d.onFetched(c, m)
 		}
@@ -113,10 +113,12 @@ func (d *device) Receive(c actor.Context) {
 			d.carry.setStored(m.LastEntryID)
 		}
 	case *warmed:
+		d.forgetFinished()
 		if m.owner == d {
 			d.onWarmed(m)
 		}
 	case *statusSaved:
+		d.forgetFinished()
 		if m.owner == d {
 			d.onStatusSaved(m)
 		}
@@ -134,26 +136,51 @@ func (d *device) Receive(c actor.Context) {
 // answered from the store's newest reading rather than with nothing.
 func (d *device) start(c actor.Context) {
 	d.system, d.self, d.parent = c.ActorSystem(), c.Self(), c.Parent()
-	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.started = d.cfg.Now()
 	store, node, msg := d.cfg.Store, d.cfg.Node.ID, &warmed{owner: d}
-	d.goAndReport(msg, func(ctx context.Context) {
-		ctx, cancel := context.WithTimeout(ctx, storeTimeout)
-		defer cancel()
+	d.goAndReport(msg, storeTimeout, func(ctx context.Context) {
 		msg.reading, msg.err = store.LatestReading(ctx, node)
 	})
 }
 
-// goAndReport runs job on a goroutine the actor owns and then sends msg
-// (which job fills in) to the actor.
-func (d *device) goAndReport(msg any, job func(ctx context.Context)) {
-	ctx, system, self := d.ctx, d.system, d.self
+// job is one goroutine of the actor: its context's cancel function, and
+// whether it has finished.
+type job struct {
+	cancel context.CancelFunc
+	done   atomic.Bool
+}
+
+// goAndReport runs work on a goroutine the actor owns, with a context of
+// its own (timing out after timeout, if positive) that shutdown cancels,
+// and then sends msg (which work fills in) to the actor. Contexts live only
+// as long as their job: an idle device holds none.
+func (d *device) goAndReport(msg any, timeout time.Duration, work func(ctx context.Context)) {
+	var ctx context.Context
+	var cancel context.CancelFunc
+	if timeout > 0 {
+		ctx, cancel = context.WithTimeout(context.Background(), timeout)
+	} else {
+		ctx, cancel = context.WithCancel(context.Background())
+	}
+	j := &job{cancel: cancel}
+	d.inflight = append(d.inflight, j)
+	system, self := d.system, d.self
 	d.jobs.Add(1)
 	go func() {
 		defer d.jobs.Done()
-		job(ctx)
+		work(ctx)
+		cancel()
+		j.done.Store(true)
 		system.Root.Send(self, msg)
 	}()
+}
+
+// forgetFinished drops the jobs that have reported.
+func (d *device) forgetFinished() {
+	d.inflight = slices.DeleteFunc(d.inflight, func(j *job) bool { return j.done.Load() })
+	if len(d.inflight) == 0 {
+		d.inflight = nil
+	}
 }
 
 // shutdown ends everything the actor started: timers, and the goroutines,
@@ -165,10 +192,11 @@ func (d *device) shutdown() {
 	d.done = true
 	stopTimer(d.tickTimer)
 	stopTimer(d.retryTimer)
-	if d.cancel != nil {
-		d.cancel()
+	for _, j := range d.inflight {
+		j.cancel()
 	}
 	d.jobs.Wait()
+	d.inflight = nil
 }
 
 func (d *device) onWarmed(m *warmed) {
@@ -178,7 +206,7 @@ func (d *device) onWarmed(m *warmed) {
 			d.setLatest(m.reading.Entry)
 		}
 	case !isNotFound(m.err):
-		d.log.Warn("cannot read the latest stored reading; the cache starts empty", "err", m.err)
+		d.logger().Warn("cannot read the latest stored reading; the cache starts empty", "err", m.err)
 	}
 	delay := firstDelay(d.cfg.Now(), d.cfg.Node.ID, d.interval)
 	if d.cfg.CatchUp {
@@ -291,6 +319,13 @@ func (d *device) snapshot() *Stats {
 	s.BreakerOpened = d.breaker.opened
 	s.LastEntryHanded, s.LastEntryStored, s.PendingRows = d.handed, d.stored, len(d.pending)
 	return &s
+}
+
+// logger is the configured logger with the node's attributes. Built per
+// message logged — rarely — rather than kept: a kept slog handler with
+// pre-formatted attributes would cost every idle device hundreds of bytes.
+func (d *device) logger() *slog.Logger {
+	return d.cfg.Logger.With("node_id", string(d.cfg.Node.ID), "channel", int64(d.cfg.Node.ChannelID))
 }
 
 // crash re-raises a panic of the fetcher inside Receive, where the

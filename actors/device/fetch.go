@@ -53,7 +53,7 @@ func (d *device) startFetch() {
 	node, fetcher, keys := d.cfg.Node, d.cfg.Fetcher, d.cfg.Keys
 	after, expected := d.handed, d.expected()
 	msg := &fetched{owner: d}
-	d.goAndReport(msg, func(ctx context.Context) {
+	d.goAndReport(msg, 0, func(ctx context.Context) { // the client times each request out
 		defer func() {
 			if r := recover(); r != nil {
 				msg.panicked = r
@@ -119,11 +119,11 @@ func (d *device) onFetchFailed(err error, now time.Time, outcome *FetchOutcome) 
 	}
 	switch opened := d.breaker.failure(now); {
 	case opened && d.breaker.failures == BreakerThreshold:
-		d.log.Warn("circuit breaker opened", "failures", d.breaker.failures, "cooldown", BreakerCooldown.String(), "err", err)
+		d.logger().Warn("circuit breaker opened", "failures", d.breaker.failures, "cooldown", BreakerCooldown.String(), "err", err)
 	case opened: // a failed half-open probe: already reported
-		d.log.Debug("circuit breaker opened again", "failures", d.breaker.failures, "err", err)
+		d.logger().Debug("circuit breaker opened again", "failures", d.breaker.failures, "err", err)
 	case d.breaker.failures == 1:
-		d.log.Warn("fetch failed", "err", err)
+		d.logger().Warn("fetch failed", "err", err)
 	}
 	if d.breaker.failures >= OfflineAfterFailures {
 		d.setStatus(telemetry.StatusOffline)
@@ -139,9 +139,9 @@ func serverError(err error) bool {
 func (d *device) onFetchSucceeded(c actor.Context, page thingspeak.Page, now time.Time) {
 	switch failed := d.breaker.failures; {
 	case d.breaker.success():
-		d.log.Info("circuit breaker closed")
+		d.logger().Info("circuit breaker closed")
 	case failed > 0:
-		d.log.Info("fetching works again", "failures", failed)
+		d.logger().Info("fetching works again", "failures", failed)
 	}
 	d.stats.LastError = ""
 	if last := page.Channel.LastEntryID; last > 0 {
@@ -152,7 +152,7 @@ func (d *device) onFetchSucceeded(c actor.Context, page thingspeak.Page, now tim
 	}
 	if page.Missed > 0 {
 		d.stats.MissedEntries += page.Missed
-		d.log.Warn("entries beyond ThingSpeak's window were not fetched", "missed", page.Missed, "after_entry_id", d.handed)
+		d.logger().Warn("entries beyond ThingSpeak's window were not fetched", "missed", page.Missed, "after_entry_id", d.handed)
 	}
 	if n := len(page.Entries); n > 0 {
 		newest := page.Entries[n-1]
@@ -189,7 +189,7 @@ func (d *device) onWriteAnswer(res any, err error) {
 		d.stats.WriterBusy++
 		d.armRetry(max(r.RetryAfter, 10*time.Millisecond))
 	default:
-		d.log.Warn("the writer did not take the readings; resending", "rows", len(d.pending), "err", err, "answer", fmt.Sprintf("%T", res))
+		d.logger().Warn("the writer did not take the readings; resending", "rows", len(d.pending), "err", err, "answer", fmt.Sprintf("%T", res))
 		d.armRetry(writeRetry)
 	}
 }

@@ -29,7 +29,7 @@ func (d *device) setStatus(s telemetry.Status) {
 	if d.status == s {
 		return
 	}
-	d.log.Info("device status changed", "from", string(d.status), "to", string(s))
+	d.logger().Info("device status changed", "from", string(d.status), "to", string(s))
 	d.status = s
 	d.persistStatus()
 }
@@ -37,7 +37,7 @@ func (d *device) setStatus(s telemetry.Status) {
 // persistStatus stores the current status unless it is stored already or a
 // store call is under way (its answer persists whatever is current then).
 func (d *device) persistStatus() {
-	if d.saving || d.status == d.saved || d.done || d.ctx == nil {
+	if d.saving || d.status == d.saved || d.done || d.self == nil {
 		return
 	}
 	d.saving = true
@@ -48,9 +48,7 @@ func (d *device) persistStatus() {
 		lastSeen = &t
 	}
 	msg := &statusSaved{owner: d, status: status}
-	d.goAndReport(msg, func(ctx context.Context) {
-		ctx, cancel := context.WithTimeout(ctx, storeTimeout)
-		defer cancel()
+	d.goAndReport(msg, storeTimeout, func(ctx context.Context) {
 		msg.err = store.SetNodeStatus(ctx, id, status, lastSeen)
 	})
 }
@@ -59,7 +57,7 @@ func (d *device) onStatusSaved(m *statusSaved) {
 	d.saving = false
 	if m.err != nil {
 		// The next tick tries again.
-		d.log.Warn("cannot store the device status", "status", string(m.status), "err", m.err)
+		d.logger().Warn("cannot store the device status", "status", string(m.status), "err", m.err)
 		return
 	}
 	d.saved = m.status

@@ -77,7 +77,7 @@ func Props(cfg Config) *actor.Props {
 		panic("limiter: Rate must be positive and Devices set")
 	}
 	cfg = cfg.withDefaults()
-	want := &desired{nodes: map[telemetry.NodeID]telemetry.Node{}}
+	want := &desired{nodes: map[telemetry.NodeID]*telemetry.Node{}}
 	return actor.PropsFromProducer(func() actor.Actor { return newLimiter(cfg, want) })
 }
 

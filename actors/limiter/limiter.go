@@ -48,7 +48,6 @@ type limiter struct {
 
 // entry is one running device.
 type entry struct {
-	node     telemetry.Node
 	pid      *actor.PID
 	interval time.Duration
 	stopping bool
@@ -129,12 +128,13 @@ func (l *limiter) Receive(c actor.Context) {
 // (StopDevice) is started again once it is gone; a running one is left
 // alone.
 func (l *limiter) start(c actor.Context, nodes []telemetry.Node, catchUp bool) {
-	for _, n := range nodes {
+	for i := range nodes {
+		n := &nodes[i] // kept (desired) without a copy: a Start's nodes are never changed
 		switch e := l.devices[n.ID]; {
 		case e == nil:
 			l.spawn(c, n, catchUp)
 		case e.stopping && e.next == nil:
-			e.next = &n
+			e.next = n
 		}
 	}
 }
@@ -145,11 +145,11 @@ func (l *limiter) ack(c actor.Context) {
 	}
 }
 
-func (l *limiter) spawn(c actor.Context, n telemetry.Node, catchUp bool) {
+func (l *limiter) spawn(c actor.Context, n *telemetry.Node, catchUp bool) {
 	if l.stopping {
 		return
 	}
-	cfg, err := l.deviceConfig(n)
+	cfg, err := l.deviceConfig(*n)
 	cfg.CatchUp = catchUp
 	var pid *actor.PID
 	mb := &depth{}
@@ -164,7 +164,7 @@ func (l *limiter) spawn(c actor.Context, n telemetry.Node, catchUp bool) {
 	}
 	delete(l.crashed, n.ID)
 	l.desired.set(n)
-	l.devices[n.ID] = &entry{node: n, pid: pid, interval: cfg.Interval(), breaker: device.BreakerClosed, mailbox: mb}
+	l.devices[n.ID] = &entry{pid: pid, interval: cfg.Interval(), breaker: device.BreakerClosed, mailbox: mb}
 	l.byPID[pid.Id] = n.ID
 }
 
@@ -193,7 +193,7 @@ func (l *limiter) stop(c actor.Context, e *entry) {
 func (l *limiter) reconfigure(c actor.Context, n telemetry.Node) {
 	e := l.devices[n.ID]
 	if e == nil {
-		l.spawn(c, n, false)
+		l.spawn(c, &n, false)
 		return
 	}
 	e.next = &n
@@ -216,7 +216,7 @@ func (l *limiter) onTerminated(c actor.Context, who *actor.PID) {
 		delete(l.reserved, who.Id)
 	}
 	if e.next != nil {
-		l.spawn(c, *e.next, false)
+		l.spawn(c, e.next, false)
 	}
 }
 
@@ -261,10 +261,10 @@ func stopTimer(e *entry) {
 // a restarting actor's children first).
 type desired struct {
 	mu    sync.Mutex
-	nodes map[telemetry.NodeID]telemetry.Node
+	nodes map[telemetry.NodeID]*telemetry.Node
 }
 
-func (d *desired) set(n telemetry.Node) {
+func (d *desired) set(n *telemetry.Node) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.nodes[n.ID] = n
@@ -276,8 +276,8 @@ func (d *desired) remove(id telemetry.NodeID) {
 	delete(d.nodes, id)
 }
 
-func (d *desired) all() []telemetry.Node {
+func (d *desired) all() []*telemetry.Node {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return slices.SortedFunc(maps.Values(d.nodes), func(a, b telemetry.Node) int { return strings.Compare(string(a.ID), string(b.ID)) })
+	return slices.SortedFunc(maps.Values(d.nodes), func(a, b *telemetry.Node) int { return strings.Compare(string(a.ID), string(b.ID)) })
 }

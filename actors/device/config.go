@@ -74,6 +74,11 @@ type Config struct {
 	// CatchUp makes the first poll fall within CatchUpWindow instead of at
 	// the node's phase: set for a device taken over from a member that left.
 	CatchUp bool
+	// Phase is where in each interval the device polls (counted from the
+	// Unix epoch, so that it holds across restarts and members); the
+	// limiter assigns one so that its devices spread evenly. nil: a hash
+	// of the node id.
+	Phase *time.Duration
 }
 
 // Validate reports what makes the configuration unusable.

@@ -208,13 +208,15 @@ func (d *device) onWarmed(m *warmed) {
 	case !isNotFound(m.err):
 		d.logger().Warn("cannot read the latest stored reading; the cache starts empty", "err", m.err)
 	}
-	delay := firstDelay(d.cfg.Now(), d.cfg.Node.ID, d.interval)
+	delay := firstDelay(d.cfg.Now(), d.phase(), d.interval)
+	d.due = time.Now().Add(delay)
 	if d.cfg.CatchUp {
 		// Taken over from a member that left: its last poll may be up to an
-		// interval old, so poll within CatchUpWindow, spread by the same hash.
+		// interval old, so poll within CatchUpWindow (spread by a hash of
+		// the id); the tick after that falls back on the phase (onTick).
+		d.due = d.due.Add(-d.interval)
 		delay = phase(d.cfg.Node.ID, min(d.interval, CatchUpWindow))
 	}
-	d.due = time.Now().Add(delay)
 	d.armTick(delay)
 	d.persistStatus() // a status carried over from a crashed incarnation may be unsaved
 }
@@ -226,6 +228,9 @@ func (d *device) onTick(c actor.Context) {
 	d.due = d.due.Add(d.interval)
 	if late := time.Since(d.due); late >= 0 { // the actor was held up: skip the missed slots
 		d.due = d.due.Add((late/d.interval + 1) * d.interval)
+	}
+	if time.Until(d.due) < d.interval/4 { // after a catch-up poll: not twice in a row
+		d.due = d.due.Add(d.interval)
 	}
 	d.armTick(time.Until(d.due))
 
@@ -319,6 +324,15 @@ func (d *device) snapshot() *Stats {
 	s.BreakerOpened = d.breaker.opened
 	s.LastEntryHanded, s.LastEntryStored, s.PendingRows = d.handed, d.stored, len(d.pending)
 	return &s
+}
+
+// phase is the device's place within its interval: the limiter's, or a
+// hash of the node id.
+func (d *device) phase() time.Duration {
+	if d.cfg.Phase != nil {
+		return *d.cfg.Phase
+	}
+	return phase(d.cfg.Node.ID, d.interval)
 }
 
 // logger is the configured logger with the node's attributes. Built per

@@ -73,7 +73,7 @@ func TestPhasesSpreadEvenly(t *testing.T) {
 		id := telemetry.NodeID(fmt.Sprintf("0195%04x-7c1e-7000-8000-%012x", i, i*7919))
 		p := phase(id, interval)
 		counts[int(p*buckets/interval)]++
-		d := firstDelay(now, id, interval)
+		d := firstDelay(now, p, interval)
 		if d < 0 || d >= interval {
 			t.Fatalf("first delay %v outside [0, %v)", d, interval)
 		}

@@ -37,12 +37,11 @@ func phase(id telemetry.NodeID, interval time.Duration) time.Duration {
 	return time.Duration(h.Sum64() % uint64(interval))
 }
 
-// firstDelay is how long after now the node's first poll is due: the next
-// moment whose offset within the interval (counted from the Unix epoch) is
-// the node's phase.
-func firstDelay(now time.Time, id telemetry.NodeID, interval time.Duration) time.Duration {
+// firstDelay is how long after now the first poll is due: the next moment
+// whose offset within the interval (counted from the Unix epoch) is ph.
+func firstDelay(now time.Time, ph, interval time.Duration) time.Duration {
 	pos := time.Duration(uint64(now.UnixNano()) % uint64(interval))
-	d := phase(id, interval) - pos
+	d := ph%interval - pos
 	if d < 0 {
 		d += interval
 	}

@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"math"
 	"net/http"
@@ -49,9 +48,9 @@ const (
 )
 
 // idleInterval is the poll interval of the idle devices. Their first poll
-// falls at a phase hashed from the node id anywhere within the interval, so
-// with an hour some 30 of 100,000 devices would poll in every second of
-// the run; with a year, none does.
+// falls at their phase anywhere within the interval, so with an hour some
+// 30 of 100,000 devices would poll in every second of the run; with a
+// year, none does.
 const idleInterval = 365 * 24 * time.Hour
 
 // ---- BenchmarkIdleDevices ----
@@ -281,11 +280,8 @@ func (f *idleFetcher) After(context.Context, telemetry.ChannelID, string, int64,
 //
 // Fetches, the schedule alone: fetch-max-dev-%, and
 // first-interval-fetch-max-dev-% for the first interval after the start,
-// which is in the steady state by design (phases are a hash of the node
-// id laid on the epoch, not on the start). hash-max-dev-% is what the
-// phase hash alone predicts (every device in the second of fnv64a(id) mod
-// the interval, as device.phase computes it), and max-off-hash-fetches the
-// most a second's fetches differed from that prediction: the runtime's part.
+// which is in the steady state by design (the limiter's phases are laid on
+// the epoch, not on the start).
 //
 // EVARA_BENCH_SCHEDULE_DEVICES and EVARA_BENCH_SCHEDULE_DURATION (default
 // 3m) set the size and the window. Every iteration is a whole measurement;
@@ -312,8 +308,6 @@ func BenchmarkScheduleFlatness(b *testing.B) {
 	b.ReportMetric(float64(worst.simMax), "sim-max-req/s")
 	b.ReportMetric(worst.fetchMaxDev, "fetch-max-dev-%")
 	b.ReportMetric(worst.firstFetchMaxDev, "first-interval-fetch-max-dev-%")
-	b.ReportMetric(worst.hashMaxDev, "hash-max-dev-%")
-	b.ReportMetric(worst.offHash, "max-off-hash-fetches")
 }
 
 // scheduleInterval is the poll interval of BenchmarkScheduleFlatness: the
@@ -352,8 +346,7 @@ func measureSchedule(b *testing.B, n int, window time.Duration) flatness {
 	seconds := int(window / time.Second)
 	time.Sleep(time.Until(first.Add(time.Duration(seconds)*time.Second + 200*time.Millisecond)))
 
-	f := flatnessOf(up.requests.window(first.Unix(), seconds), fetches.window(first.Unix(), seconds),
-		hashCounts(nodes, first.Unix(), seconds))
+	f := flatnessOf(up.requests.window(first.Unix(), seconds), fetches.window(first.Unix(), seconds))
 	st := up.sim.Stats()
 	f.simMax = st.MaxRequestsIn1s
 	if s := limiterStats(b, system, lim); s.PermitsDenied > 0 || s.Pushbacks > 0 || st.Responses["200"] != st.RequestsTotal {
@@ -470,25 +463,6 @@ func (p *perSecond) window(first int64, n int) []int64 {
 	return out
 }
 
-// hashCounts predicts the fetches of the seconds first, first+1, … (n of
-// them) from the phases alone: a node polls in the second of its phase,
-// fnv64a(id) mod the interval, counted from the Unix epoch.
-func hashCounts(nodes []telemetry.Node, first int64, n int) []int64 {
-	perSlot := map[int64]int64{}
-	for _, node := range nodes {
-		h := fnv.New64a()
-		_, _ = h.Write([]byte(node.ID)) // a hash.Hash never fails
-		phase := time.Duration(h.Sum64() % uint64(*node.PollInterval))
-		perSlot[int64(phase/time.Second)]++
-	}
-	slots := int64(scheduleInterval / time.Second)
-	out := make([]int64, n)
-	for i := range out {
-		out[i] = perSlot[(first+int64(i))%slots]
-	}
-	return out
-}
-
 // flatness is how far per-second counts strayed from their mean, in % of
 // it (see BenchmarkScheduleFlatness for each figure).
 type flatness struct {
@@ -497,17 +471,16 @@ type flatness struct {
 	extraPct                float64
 	simMax                  int64
 
-	fetchMaxDev, firstFetchMaxDev, hashMaxDev float64
-	offHash                                   float64
+	fetchMaxDev, firstFetchMaxDev float64
 }
 
-func flatnessOf(requests, fetches, predicted []int64) flatness {
+func flatnessOf(requests, fetches []int64) flatness {
 	slots := int(scheduleInterval / time.Second)
 	devs := deviations(requests)
 	f := flatness{
 		meanReq: mean(requests), maxDev: slices.Max(devs), steadyMaxDev: -1,
-		extraPct:    (float64(sum(requests))/float64(sum(fetches)) - 1) * 100,
-		fetchMaxDev: slices.Max(deviations(fetches)), hashMaxDev: slices.Max(deviations(predicted)),
+		extraPct:         (float64(sum(requests))/float64(sum(fetches)) - 1) * 100,
+		fetchMaxDev:      slices.Max(deviations(fetches)),
 		firstFetchMaxDev: slices.Max(deviations(fetches[:min(len(fetches), slots)])),
 	}
 	slices.Sort(devs)
@@ -516,9 +489,6 @@ func flatnessOf(requests, fetches, predicted []int64) flatness {
 	// second time within the next one; from the third on it is settled.
 	if len(requests) > 2*slots {
 		f.steadyMaxDev = slices.Max(deviations(requests[2*slots:]))
-	}
-	for i := range fetches {
-		f.offHash = max(f.offHash, math.Abs(float64(fetches[i]-predicted[i])))
 	}
 	return f
 }
@@ -533,7 +503,6 @@ func (f flatness) worse(g flatness) flatness {
 		meanReq: (f.meanReq + g.meanReq) / 2, maxDev: max(f.maxDev, g.maxDev), p99Dev: max(f.p99Dev, g.p99Dev),
 		steadyMaxDev: max(f.steadyMaxDev, g.steadyMaxDev), extraPct: max(f.extraPct, g.extraPct), simMax: max(f.simMax, g.simMax),
 		fetchMaxDev: max(f.fetchMaxDev, g.fetchMaxDev), firstFetchMaxDev: max(f.firstFetchMaxDev, g.firstFetchMaxDev),
-		hashMaxDev: max(f.hashMaxDev, g.hashMaxDev), offHash: max(f.offHash, g.offHash),
 	}
 }
 

@@ -43,6 +43,7 @@ type limiter struct {
 	lastDecrease time.Time
 	quietSince   time.Time // the last pushback, or the last increase step
 
+	slots slots
 	stats Stats
 }
 
@@ -57,6 +58,7 @@ type entry struct {
 	timerGen uint64
 	breaker  device.BreakerState
 	mailbox  *depth // the device's mailbox depth; kept across restarts
+	slot     int    // its place in the interval's phase sequence (slots)
 }
 
 func newLimiter(cfg Config, want *desired) *limiter {
@@ -151,12 +153,15 @@ func (l *limiter) spawn(c actor.Context, n *telemetry.Node, catchUp bool) {
 	}
 	cfg, err := l.deviceConfig(*n)
 	cfg.CatchUp = catchUp
+	slot, phase := l.slots.take(cfg.Interval())
+	cfg.Phase = &phase
 	var pid *actor.PID
 	mb := &depth{}
 	if err == nil {
 		pid, err = c.SpawnNamed(device.Props(cfg).Configure(actor.WithMailbox(actor.Unbounded(mb))), string(n.ID))
 	}
 	if err != nil {
+		l.slots.give(cfg.Interval(), slot)
 		l.stats.Rejected++
 		l.desired.remove(n.ID)
 		l.log.Error("device not started", "node_id", string(n.ID), "err", err)
@@ -164,7 +169,7 @@ func (l *limiter) spawn(c actor.Context, n *telemetry.Node, catchUp bool) {
 	}
 	delete(l.crashed, n.ID)
 	l.desired.set(n)
-	l.devices[n.ID] = &entry{pid: pid, interval: cfg.Interval(), breaker: device.BreakerClosed, mailbox: mb}
+	l.devices[n.ID] = &entry{pid: pid, interval: cfg.Interval(), breaker: device.BreakerClosed, mailbox: mb, slot: slot}
 	l.byPID[pid.Id] = n.ID
 }
 
@@ -210,6 +215,7 @@ func (l *limiter) onTerminated(c actor.Context, who *actor.PID) {
 	e := l.devices[id]
 	delete(l.byPID, who.Id)
 	delete(l.devices, id)
+	l.slots.give(e.interval, e.slot)
 	stopTimer(e)
 	if r := l.reserved[who.Id]; r != nil {
 		r.CancelAt(l.cfg.Now())

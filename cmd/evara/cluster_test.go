@@ -169,7 +169,7 @@ func polledWithin(times []int64, from, to time.Time) bool {
 
 // waitCluster waits until a member's cluster stats show n members running
 // the given number of devices between them.
-func waitCluster(t *testing.T, baseURL string, n int, devices int64) {
+func waitCluster(t testing.TB, baseURL string, n int, devices int64) {
 	t.Helper()
 	var s cluster.Stats
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
@@ -252,7 +252,7 @@ func liveDataLoad(t *testing.T, baseURL, simURL string, nodes map[telemetry.Node
 
 // freeClusterPorts picks n remoting ports whose membership ports (+1000)
 // are free too.
-func freeClusterPorts(t *testing.T, n int) []string {
+func freeClusterPorts(t testing.TB, n int) []string {
 	t.Helper()
 	var out []string
 	for port := 21000 + int(time.Now().UnixNano()%4000); len(out) < n && port < 30000; port += 7 {

@@ -83,7 +83,7 @@ func TestKillDuringIngest(t *testing.T) {
 }
 
 // pgOpener opens the PostgreSQL store of a test schema.
-func pgOpener(t *testing.T, url string) func() ingestStore {
+func pgOpener(t testing.TB, url string) func() ingestStore {
 	return func() ingestStore {
 		s, err := pgstore.Open(context.Background(), url, pgstore.Options{})
 		if err != nil {
@@ -98,7 +98,7 @@ type simChannel struct {
 	key string
 }
 
-func provision(t *testing.T, open func() ingestStore, simURL string, poll time.Duration) map[telemetry.NodeID]simChannel {
+func provision(t testing.TB, open func() ingestStore, simURL string, poll time.Duration) map[telemetry.NodeID]simChannel {
 	t.Helper()
 	var stats struct {
 		Channels map[string]struct {

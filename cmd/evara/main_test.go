@@ -167,7 +167,7 @@ func TestServeDemo(t *testing.T) {
 	p.stop(t)
 }
 
-func getJSON(t *testing.T, url string, v any) {
+func getJSON(t testing.TB, url string, v any) {
 	t.Helper()
 	if err := getJSONErr(url, v); err != nil {
 		t.Fatal(err)

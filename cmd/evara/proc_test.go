@@ -20,7 +20,7 @@ type proc struct {
 	done chan error
 }
 
-func startEvara(t *testing.T, env []string, args ...string) *proc {
+func startEvara(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "EVARA_LOG_FORMAT=json"}, env...)
@@ -54,7 +54,7 @@ func (p *proc) collect(r io.Reader) {
 
 // waitFor returns the first log line with this message, failing the test
 // when none comes within the timeout or the process exits first.
-func (p *proc) waitFor(t *testing.T, msg string, timeout time.Duration) map[string]any {
+func (p *proc) waitFor(t testing.TB, msg string, timeout time.Duration) map[string]any {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {

@@ -59,6 +59,7 @@ type device struct {
 	saving   bool
 	lastSeen time.Time // created_at of the newest entry known
 	latest   latest
+	subs     subscribers
 	stats    Stats
 }
 
@@ -124,6 +125,12 @@ func (d *device) Receive(c actor.Context) {
 		}
 	case *msg.GetLatest:
 		c.Respond(d.latestMsg())
+	case *msg.Subscribe:
+		d.subscribe(c, m)
+	case *msg.Unsubscribe:
+		d.unsubscribe(c, m.GetAddress(), m.GetId())
+	case *actor.Terminated: // a subscriber stopped
+		d.unsubscribe(nil, m.Who.GetAddress(), m.Who.GetId())
 	case *GetStats:
 		c.Respond(d.snapshot())
 	case *actor.Stopping, *actor.Restarting:
@@ -190,6 +197,7 @@ func (d *device) shutdown() {
 		return
 	}
 	d.done = true
+	d.endSubscriptions()
 	stopTimer(d.tickTimer)
 	stopTimer(d.retryTimer)
 	for _, j := range d.inflight {
@@ -323,6 +331,7 @@ func (d *device) snapshot() *Stats {
 	s.Status, s.Breaker, s.ConsecutiveFailures = d.status, d.breaker.state, d.breaker.failures
 	s.BreakerOpened = d.breaker.opened
 	s.LastEntryHanded, s.LastEntryStored, s.PendingRows = d.handed, d.stored, len(d.pending)
+	s.Subscribers = len(d.subs)
 	return &s
 }
 

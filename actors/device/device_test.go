@@ -1,6 +1,8 @@
 package device_test
 
 import (
+	"github.com/asynkron/protoactor-go/actor"
+
 	"testing"
 	"time"
 
@@ -205,5 +207,62 @@ func TestAReadKeyThatDoesNotOpenIsAFailure(t *testing.T) {
 	})
 	if n := h.Requests(ch.ID); n != 0 {
 		t.Errorf("%d upstream requests without a usable key", n)
+	}
+}
+
+// TestSubscribersGetEventsAndAreDroppedWhenTheyStop: a subscriber gets the
+// current reading at once, then an event for every new reading; one that
+// stops is dropped; the rest are told when the device stops.
+func TestSubscribersGetEventsAndAreDroppedWhenTheyStop(t *testing.T) {
+	h := devicetest.NewHarness(t, sim.Options{Channels: 1, Period: time.Second, History: 5, Seed: 9}, fastWriter)
+	ch := h.Sim.Channels()[0]
+	node := h.Node(ch, time.Second, nil)
+	parent, pid := h.SpawnParent(h.Config(node))
+	devicetest.Eventually(t, "the first fetch", func() bool { return h.DeviceStats(pid).LastEntryStored == 5 })
+
+	subscriber := func() (*actor.PID, chan any) {
+		events := make(chan any, 100)
+		sub := h.System.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+			switch c.Message().(type) {
+			case *msg.TelemetryUpdate, *msg.StatusUpdate, *msg.SubscriptionEnded:
+				events <- c.Message()
+			}
+		}))
+		if s, ok := h.Request(pid, &msg.Subscribe{Address: sub.Address, Id: sub.Id}).(*msg.Subscribed); !ok || s.GetLatest().GetEntryId() != 5 {
+			t.Fatalf("Subscribe answered %+v, want the current reading (entry 5)", s)
+		}
+		return sub, events
+	}
+	first, firstEvents := subscriber()
+	second, secondEvents := subscriber()
+	h.Clock.Advance(time.Second) // entry 6 arrives; the next poll fetches it
+	for _, events := range []chan any{firstEvents, secondEvents} {
+		select {
+		case e := <-events:
+			u, ok := e.(*msg.TelemetryUpdate)
+			if !ok || u.GetLatest().GetEntryId() != 6 || u.GetProducedUnixMs() == 0 {
+				t.Fatalf("event %+v, want a TelemetryUpdate of entry 6 with its time", e)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no TelemetryUpdate")
+		}
+	}
+	if err := h.System.Root.StopFuture(first).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	devicetest.Eventually(t, "the stopped subscriber to be dropped", func() bool { return h.DeviceStats(pid).Subscribers == 1 })
+	if err := h.System.Root.StopFuture(parent.Self).Wait(); err != nil { // stops the device
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case e := <-secondEvents:
+			if _, ok := e.(*msg.SubscriptionEnded); ok {
+				_ = h.System.Root.StopFuture(second).Wait()
+				return
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the remaining subscriber was not told the device stopped")
+		}
 	}
 }

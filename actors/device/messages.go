@@ -76,6 +76,7 @@ type Stats struct {
 	PermitsDenied       int64     // PermitDenied answers received
 	WriterBusy          int64     // Busy answers from the writer
 	MissedEntries       int64     // entries beyond ThingSpeak's 8000-entry window after a long gap
+	Subscribers         int       // PIDs receiving this device's events
 }
 
 // Messages a device sends itself. owner tells them apart from those of a

@@ -31,6 +31,7 @@ func (d *device) setStatus(s telemetry.Status) {
 	}
 	d.logger().Info("device status changed", "from", string(d.status), "to", string(s))
 	d.status = s
+	d.publishStatus()
 	d.persistStatus()
 }
 

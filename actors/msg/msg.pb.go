@@ -712,6 +712,340 @@ func (x *Upstream) GetRateLimitedLastMinute() int64 {
 	return 0
 }
 
+// Subscribe asks a device to send its events to a subscriber — the PID
+// given by address and id, on any member — until Unsubscribe or until the
+// subscriber stops (the device watches it). Answered with Subscribed when
+// sent as a request.
+type Subscribe struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	Address string `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	Id      string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+}
+
+func (x *Subscribe) Reset() {
+	*x = Subscribe{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_msg_proto_msgTypes[9]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *Subscribe) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Subscribe) ProtoMessage() {}
+
+func (x *Subscribe) ProtoReflect() protoreflect.Message {
+	mi := &file_msg_proto_msgTypes[9]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Subscribe.ProtoReflect.Descriptor instead.
+func (*Subscribe) Descriptor() ([]byte, []int) {
+	return file_msg_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Subscribe) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *Subscribe) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Unsubscribe ends a subscription.
+type Unsubscribe struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	Address string `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	Id      string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+}
+
+func (x *Unsubscribe) Reset() {
+	*x = Unsubscribe{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_msg_proto_msgTypes[10]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *Unsubscribe) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Unsubscribe) ProtoMessage() {}
+
+func (x *Unsubscribe) ProtoReflect() protoreflect.Message {
+	mi := &file_msg_proto_msgTypes[10]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Unsubscribe.ProtoReflect.Descriptor instead.
+func (*Unsubscribe) Descriptor() ([]byte, []int) {
+	return file_msg_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Unsubscribe) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *Unsubscribe) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Subscribed answers Subscribe with the device's current reading.
+type Subscribed struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	Latest *Latest `protobuf:"bytes,1,opt,name=latest,proto3" json:"latest,omitempty"`
+}
+
+func (x *Subscribed) Reset() {
+	*x = Subscribed{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_msg_proto_msgTypes[11]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *Subscribed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Subscribed) ProtoMessage() {}
+
+func (x *Subscribed) ProtoReflect() protoreflect.Message {
+	mi := &file_msg_proto_msgTypes[11]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Subscribed.ProtoReflect.Descriptor instead.
+func (*Subscribed) Descriptor() ([]byte, []int) {
+	return file_msg_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Subscribed) GetLatest() *Latest {
+	if x != nil {
+		return x.Latest
+	}
+	return nil
+}
+
+// TelemetryUpdate is sent to a device's subscribers for every new reading;
+// produced_unix_ms is when the device produced the event (SPEC §8 `ts`).
+type TelemetryUpdate struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	Latest         *Latest `protobuf:"bytes,1,opt,name=latest,proto3" json:"latest,omitempty"`
+	ProducedUnixMs int64   `protobuf:"varint,2,opt,name=produced_unix_ms,json=producedUnixMs,proto3" json:"produced_unix_ms,omitempty"`
+}
+
+func (x *TelemetryUpdate) Reset() {
+	*x = TelemetryUpdate{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_msg_proto_msgTypes[12]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *TelemetryUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TelemetryUpdate) ProtoMessage() {}
+
+func (x *TelemetryUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_msg_proto_msgTypes[12]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TelemetryUpdate.ProtoReflect.Descriptor instead.
+func (*TelemetryUpdate) Descriptor() ([]byte, []int) {
+	return file_msg_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *TelemetryUpdate) GetLatest() *Latest {
+	if x != nil {
+		return x.Latest
+	}
+	return nil
+}
+
+func (x *TelemetryUpdate) GetProducedUnixMs() int64 {
+	if x != nil {
+		return x.ProducedUnixMs
+	}
+	return 0
+}
+
+// StatusUpdate is sent to a device's subscribers when its status changes.
+type StatusUpdate struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	NodeId         string `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Status         string `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	ProducedUnixMs int64  `protobuf:"varint,3,opt,name=produced_unix_ms,json=producedUnixMs,proto3" json:"produced_unix_ms,omitempty"`
+}
+
+func (x *StatusUpdate) Reset() {
+	*x = StatusUpdate{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_msg_proto_msgTypes[13]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *StatusUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatusUpdate) ProtoMessage() {}
+
+func (x *StatusUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_msg_proto_msgTypes[13]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatusUpdate.ProtoReflect.Descriptor instead.
+func (*StatusUpdate) Descriptor() ([]byte, []int) {
+	return file_msg_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *StatusUpdate) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *StatusUpdate) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *StatusUpdate) GetProducedUnixMs() int64 {
+	if x != nil {
+		return x.ProducedUnixMs
+	}
+	return 0
+}
+
+// SubscriptionEnded tells subscribers that the device stopped (its node
+// moved to another member, was reconfigured or deleted): subscribe again
+// through the router to follow it.
+type SubscriptionEnded struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	NodeId string `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+}
+
+func (x *SubscriptionEnded) Reset() {
+	*x = SubscriptionEnded{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_msg_proto_msgTypes[14]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *SubscriptionEnded) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscriptionEnded) ProtoMessage() {}
+
+func (x *SubscriptionEnded) ProtoReflect() protoreflect.Message {
+	mi := &file_msg_proto_msgTypes[14]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscriptionEnded.ProtoReflect.Descriptor instead.
+func (*SubscriptionEnded) Descriptor() ([]byte, []int) {
+	return file_msg_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SubscriptionEnded) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
 var File_msg_proto protoreflect.FileDescriptor
 
 var file_msg_proto_rawDesc = []byte{
@@ -806,10 +1140,36 @@ var file_msg_proto_rawDesc = []byte{
 	0x65, 0x5f, 0x6c, 0x69, 0x6d, 0x69, 0x74, 0x65, 0x64, 0x5f, 0x6c, 0x61, 0x73, 0x74, 0x5f, 0x6d,
 	0x69, 0x6e, 0x75, 0x74, 0x65, 0x18, 0x06, 0x20, 0x01, 0x28, 0x03, 0x52, 0x15, 0x72, 0x61, 0x74,
 	0x65, 0x4c, 0x69, 0x6d, 0x69, 0x74, 0x65, 0x64, 0x4c, 0x61, 0x73, 0x74, 0x4d, 0x69, 0x6e, 0x75,
-	0x74, 0x65, 0x42, 0x27, 0x5a, 0x25, 0x67, 0x69, 0x74, 0x68, 0x75, 0x62, 0x2e, 0x63, 0x6f, 0x6d,
-	0x2f, 0x65, 0x76, 0x61, 0x72, 0x61, 0x74, 0x65, 0x63, 0x68, 0x2f, 0x65, 0x76, 0x61, 0x72, 0x61,
-	0x2f, 0x61, 0x63, 0x74, 0x6f, 0x72, 0x73, 0x2f, 0x6d, 0x73, 0x67, 0x62, 0x06, 0x70, 0x72, 0x6f,
-	0x74, 0x6f, 0x33,
+	0x74, 0x65, 0x22, 0x35, 0x0a, 0x09, 0x53, 0x75, 0x62, 0x73, 0x63, 0x72, 0x69, 0x62, 0x65, 0x12,
+	0x18, 0x0a, 0x07, 0x61, 0x64, 0x64, 0x72, 0x65, 0x73, 0x73, 0x18, 0x01, 0x20, 0x01, 0x28, 0x09,
+	0x52, 0x07, 0x61, 0x64, 0x64, 0x72, 0x65, 0x73, 0x73, 0x12, 0x0e, 0x0a, 0x02, 0x69, 0x64, 0x18,
+	0x02, 0x20, 0x01, 0x28, 0x09, 0x52, 0x02, 0x69, 0x64, 0x22, 0x37, 0x0a, 0x0b, 0x55, 0x6e, 0x73,
+	0x75, 0x62, 0x73, 0x63, 0x72, 0x69, 0x62, 0x65, 0x12, 0x18, 0x0a, 0x07, 0x61, 0x64, 0x64, 0x72,
+	0x65, 0x73, 0x73, 0x18, 0x01, 0x20, 0x01, 0x28, 0x09, 0x52, 0x07, 0x61, 0x64, 0x64, 0x72, 0x65,
+	0x73, 0x73, 0x12, 0x0e, 0x0a, 0x02, 0x69, 0x64, 0x18, 0x02, 0x20, 0x01, 0x28, 0x09, 0x52, 0x02,
+	0x69, 0x64, 0x22, 0x37, 0x0a, 0x0a, 0x53, 0x75, 0x62, 0x73, 0x63, 0x72, 0x69, 0x62, 0x65, 0x64,
+	0x12, 0x29, 0x0a, 0x06, 0x6c, 0x61, 0x74, 0x65, 0x73, 0x74, 0x18, 0x01, 0x20, 0x01, 0x28, 0x0b,
+	0x32, 0x11, 0x2e, 0x65, 0x76, 0x61, 0x72, 0x61, 0x2e, 0x6d, 0x73, 0x67, 0x2e, 0x4c, 0x61, 0x74,
+	0x65, 0x73, 0x74, 0x52, 0x06, 0x6c, 0x61, 0x74, 0x65, 0x73, 0x74, 0x22, 0x66, 0x0a, 0x0f, 0x54,
+	0x65, 0x6c, 0x65, 0x6d, 0x65, 0x74, 0x72, 0x79, 0x55, 0x70, 0x64, 0x61, 0x74, 0x65, 0x12, 0x29,
+	0x0a, 0x06, 0x6c, 0x61, 0x74, 0x65, 0x73, 0x74, 0x18, 0x01, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x11,
+	0x2e, 0x65, 0x76, 0x61, 0x72, 0x61, 0x2e, 0x6d, 0x73, 0x67, 0x2e, 0x4c, 0x61, 0x74, 0x65, 0x73,
+	0x74, 0x52, 0x06, 0x6c, 0x61, 0x74, 0x65, 0x73, 0x74, 0x12, 0x28, 0x0a, 0x10, 0x70, 0x72, 0x6f,
+	0x64, 0x75, 0x63, 0x65, 0x64, 0x5f, 0x75, 0x6e, 0x69, 0x78, 0x5f, 0x6d, 0x73, 0x18, 0x02, 0x20,
+	0x01, 0x28, 0x03, 0x52, 0x0e, 0x70, 0x72, 0x6f, 0x64, 0x75, 0x63, 0x65, 0x64, 0x55, 0x6e, 0x69,
+	0x78, 0x4d, 0x73, 0x22, 0x69, 0x0a, 0x0c, 0x53, 0x74, 0x61, 0x74, 0x75, 0x73, 0x55, 0x70, 0x64,
+	0x61, 0x74, 0x65, 0x12, 0x17, 0x0a, 0x07, 0x6e, 0x6f, 0x64, 0x65, 0x5f, 0x69, 0x64, 0x18, 0x01,
+	0x20, 0x01, 0x28, 0x09, 0x52, 0x06, 0x6e, 0x6f, 0x64, 0x65, 0x49, 0x64, 0x12, 0x16, 0x0a, 0x06,
+	0x73, 0x74, 0x61, 0x74, 0x75, 0x73, 0x18, 0x02, 0x20, 0x01, 0x28, 0x09, 0x52, 0x06, 0x73, 0x74,
+	0x61, 0x74, 0x75, 0x73, 0x12, 0x28, 0x0a, 0x10, 0x70, 0x72, 0x6f, 0x64, 0x75, 0x63, 0x65, 0x64,
+	0x5f, 0x75, 0x6e, 0x69, 0x78, 0x5f, 0x6d, 0x73, 0x18, 0x03, 0x20, 0x01, 0x28, 0x03, 0x52, 0x0e,
+	0x70, 0x72, 0x6f, 0x64, 0x75, 0x63, 0x65, 0x64, 0x55, 0x6e, 0x69, 0x78, 0x4d, 0x73, 0x22, 0x2c,
+	0x0a, 0x11, 0x53, 0x75, 0x62, 0x73, 0x63, 0x72, 0x69, 0x70, 0x74, 0x69, 0x6f, 0x6e, 0x45, 0x6e,
+	0x64, 0x65, 0x64, 0x12, 0x17, 0x0a, 0x07, 0x6e, 0x6f, 0x64, 0x65, 0x5f, 0x69, 0x64, 0x18, 0x01,
+	0x20, 0x01, 0x28, 0x09, 0x52, 0x06, 0x6e, 0x6f, 0x64, 0x65, 0x49, 0x64, 0x42, 0x27, 0x5a, 0x25,
+	0x67, 0x69, 0x74, 0x68, 0x75, 0x62, 0x2e, 0x63, 0x6f, 0x6d, 0x2f, 0x65, 0x76, 0x61, 0x72, 0x61,
+	0x74, 0x65, 0x63, 0x68, 0x2f, 0x65, 0x76, 0x61, 0x72, 0x61, 0x2f, 0x61, 0x63, 0x74, 0x6f, 0x72,
+	0x73, 0x2f, 0x6d, 0x73, 0x67, 0x62, 0x06, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x33,
 }
 
 var (
@@ -824,30 +1184,38 @@ func file_msg_proto_rawDescGZIP() []byte {
 	return file_msg_proto_rawDescData
 }
 
-var file_msg_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_msg_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_msg_proto_goTypes = []interface{}{
-	(*GetLatest)(nil),      // 0: evara.msg.GetLatest
-	(*Latest)(nil),         // 1: evara.msg.Latest
-	(*NodesChanged)(nil),   // 2: evara.msg.NodesChanged
-	(*GetMemberStats)(nil), // 3: evara.msg.GetMemberStats
-	(*MemberStats)(nil),    // 4: evara.msg.MemberStats
-	(*Mailboxes)(nil),      // 5: evara.msg.Mailboxes
-	(*Breakers)(nil),       // 6: evara.msg.Breakers
-	(*Limiter)(nil),        // 7: evara.msg.Limiter
-	(*Upstream)(nil),       // 8: evara.msg.Upstream
-	nil,                    // 9: evara.msg.Latest.MetricsEntry
+	(*GetLatest)(nil),         // 0: evara.msg.GetLatest
+	(*Latest)(nil),            // 1: evara.msg.Latest
+	(*NodesChanged)(nil),      // 2: evara.msg.NodesChanged
+	(*GetMemberStats)(nil),    // 3: evara.msg.GetMemberStats
+	(*MemberStats)(nil),       // 4: evara.msg.MemberStats
+	(*Mailboxes)(nil),         // 5: evara.msg.Mailboxes
+	(*Breakers)(nil),          // 6: evara.msg.Breakers
+	(*Limiter)(nil),           // 7: evara.msg.Limiter
+	(*Upstream)(nil),          // 8: evara.msg.Upstream
+	(*Subscribe)(nil),         // 9: evara.msg.Subscribe
+	(*Unsubscribe)(nil),       // 10: evara.msg.Unsubscribe
+	(*Subscribed)(nil),        // 11: evara.msg.Subscribed
+	(*TelemetryUpdate)(nil),   // 12: evara.msg.TelemetryUpdate
+	(*StatusUpdate)(nil),      // 13: evara.msg.StatusUpdate
+	(*SubscriptionEnded)(nil), // 14: evara.msg.SubscriptionEnded
+	nil,                       // 15: evara.msg.Latest.MetricsEntry
 }
 var file_msg_proto_depIdxs = []int32{
-	9, // 0: evara.msg.Latest.metrics:type_name -> evara.msg.Latest.MetricsEntry
-	5, // 1: evara.msg.MemberStats.mailbox:type_name -> evara.msg.Mailboxes
-	6, // 2: evara.msg.MemberStats.breakers:type_name -> evara.msg.Breakers
-	7, // 3: evara.msg.MemberStats.limiter:type_name -> evara.msg.Limiter
-	8, // 4: evara.msg.MemberStats.upstream:type_name -> evara.msg.Upstream
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	15, // 0: evara.msg.Latest.metrics:type_name -> evara.msg.Latest.MetricsEntry
+	5,  // 1: evara.msg.MemberStats.mailbox:type_name -> evara.msg.Mailboxes
+	6,  // 2: evara.msg.MemberStats.breakers:type_name -> evara.msg.Breakers
+	7,  // 3: evara.msg.MemberStats.limiter:type_name -> evara.msg.Limiter
+	8,  // 4: evara.msg.MemberStats.upstream:type_name -> evara.msg.Upstream
+	1,  // 5: evara.msg.Subscribed.latest:type_name -> evara.msg.Latest
+	1,  // 6: evara.msg.TelemetryUpdate.latest:type_name -> evara.msg.Latest
+	7,  // [7:7] is the sub-list for method output_type
+	7,  // [7:7] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_msg_proto_init() }
@@ -964,6 +1332,78 @@ func file_msg_proto_init() {
 				return nil
 			}
 		}
+		file_msg_proto_msgTypes[9].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*Subscribe); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
+		file_msg_proto_msgTypes[10].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*Unsubscribe); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
+		file_msg_proto_msgTypes[11].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*Subscribed); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
+		file_msg_proto_msgTypes[12].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*TelemetryUpdate); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
+		file_msg_proto_msgTypes[13].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*StatusUpdate); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
+		file_msg_proto_msgTypes[14].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*SubscriptionEnded); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -971,7 +1411,7 @@ func file_msg_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: file_msg_proto_rawDesc,
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

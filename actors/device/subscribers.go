@@ -1,0 +1,73 @@
+package device
+
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/evaratech/evara/actors/msg"
+)
+
+// subscribers are the PIDs (local or on other members) that get the
+// device's events. The map exists only while there are any: an idle device
+// without viewers pays nothing.
+type subscribers map[string]*actor.PID
+
+func subKey(address, id string) string { return address + "/" + id }
+
+func (d *device) subscribe(c actor.Context, m *msg.Subscribe) {
+	pid := actor.NewPID(m.GetAddress(), m.GetId())
+	key := subKey(pid.Address, pid.Id)
+	if _, ok := d.subs[key]; !ok {
+		if d.subs == nil {
+			d.subs = subscribers{}
+		}
+		d.subs[key] = pid
+		c.Watch(pid) // a subscriber that stops (or whose member dies) is dropped: Terminated
+	}
+	if c.Sender() != nil {
+		c.Respond(&msg.Subscribed{Latest: d.latestMsg()})
+	}
+}
+
+func (d *device) unsubscribe(c actor.Context, address, id string) {
+	key := subKey(address, id)
+	pid, ok := d.subs[key]
+	if !ok {
+		return
+	}
+	delete(d.subs, key)
+	if len(d.subs) == 0 {
+		d.subs = nil
+	}
+	if c != nil {
+		c.Unwatch(pid)
+	}
+}
+
+// publish sends an event to every subscriber.
+func (d *device) publish(event any) {
+	for _, pid := range d.subs {
+		d.system.Root.Send(pid, event)
+	}
+}
+
+func (d *device) publishReading() {
+	if len(d.subs) > 0 {
+		d.publish(&msg.TelemetryUpdate{Latest: d.latestMsg(), ProducedUnixMs: time.Now().UnixMilli()})
+	}
+}
+
+func (d *device) publishStatus() {
+	if len(d.subs) > 0 {
+		d.publish(&msg.StatusUpdate{NodeId: string(d.cfg.Node.ID), Status: string(d.status), ProducedUnixMs: time.Now().UnixMilli()})
+	}
+}
+
+// endSubscriptions tells the subscribers that this device is going away.
+func (d *device) endSubscriptions() {
+	if len(d.subs) > 0 {
+		d.publish(&msg.SubscriptionEnded{NodeId: string(d.cfg.Node.ID)})
+	}
+	d.subs = nil
+}

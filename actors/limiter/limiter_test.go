@@ -335,3 +335,31 @@ func TestJoinHoldAndShare(t *testing.T) {
 		t.Errorf("%d permits within one second on a share of 10/s", granted)
 	}
 }
+
+// TestMemberStatsCountBreakersByState: the limiter's figures (behind
+// cluster stats and /metrics) follow one device's breaker from closed to
+// open and, after the cooldown and a successful probe, closed again.
+func TestMemberStatsCountBreakersByState(t *testing.T) {
+	h := devicetest.NewHarness(t, sim.Options{Channels: 2, Period: time.Second, History: 5}, fastWriter)
+	m := startMember(t, h, limiter.Config{Rate: 50, Burst: 5})
+	devicetest.Eventually(t, "both devices to fetch", func() bool {
+		s := m.stats()
+		return s.OK >= 2 && s.BreakersClosed == 2
+	})
+	failing := h.Sim.Channels()[0].ID
+	if err := h.Sim.SetFaults(sim.FaultConfig{Channels: map[telemetry.ChannelID]sim.Faults{failing: {ErrorRate: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	devicetest.Eventually(t, "one breaker open", func() bool {
+		s := m.stats()
+		return s.BreakersOpen == 1 && s.BreakersClosed == 1 && s.Failed >= device.BreakerThreshold
+	})
+	if err := h.Sim.SetFaults(sim.FaultConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	h.Clock.Advance(device.BreakerCooldown)
+	devicetest.Eventually(t, "the probe to close it", func() bool { return m.stats().BreakersClosed == 2 })
+	if s := m.stats(); s.FailedLastMinute < device.BreakerThreshold || s.OKLastMinute == 0 {
+		t.Errorf("last minute: %d ok, %d failed", s.OKLastMinute, s.FailedLastMinute)
+	}
+}

@@ -74,22 +74,31 @@ func TestClusterFailover(t *testing.T) {
 
 	// Kill the third member; its devices move to the survivors.
 	killed := addrs[2]
+	logged := len(members[0].lines()) // the startup may have logged a topology of two already
+	killedAt := time.Now()
 	members[2].kill()
-	detected := waitTopology(t, members[0], 2)
+	detected := waitTopology(t, members[0], 2, logged)
 	time.Sleep(6 * time.Second)
 	after := simStats(t, simURL)
-	moved := 0
+	moved, slowest := 0, time.Duration(0)
 	for id, ch := range nodes {
 		if cluster.OwnerAmong(addrs, id) != killed {
 			continue
 		}
 		moved++
+		for _, ms := range after.Channels[ch.id].RecentRequestsMs {
+			if ms >= detected.UnixMilli() {
+				slowest = max(slowest, time.Duration(ms-detected.UnixMilli())*time.Millisecond)
+				break
+			}
+		}
 		if !polledWithin(after.Channels[ch.id].RecentRequestsMs, detected, detected.Add(5*time.Second)) {
 			t.Errorf("channel %d (of the killed member) not polled within 5 s of the kill being noticed at %s: %v",
 				ch.id, detected.Format(time.StampMilli), after.Channels[ch.id].RecentRequestsMs)
 		}
 	}
-	t.Logf("%d devices moved off the killed member; kill noticed at %s", moved, detected.Format(time.StampMilli))
+	t.Logf("%d devices moved off the killed member; the kill was noticed %s after it, and the last of them polled %s after that",
+		moved, detected.Sub(killedAt).Round(time.Millisecond), slowest.Round(time.Millisecond))
 
 	// Restart it: it rejoins and takes its devices back.
 	start(2)
@@ -184,12 +193,13 @@ func waitCluster(t testing.TB, baseURL string, n int, devices int64) {
 	t.Fatalf("cluster did not settle on %d members and %d devices: %+v", n, devices, s.Totals)
 }
 
-// waitTopology returns when member p logs a topology of n members.
-func waitTopology(t *testing.T, p *proc, n int) time.Time {
+// waitTopology returns when member p logs a topology of n members in a
+// log line after the first `after` lines, and when it logged it.
+func waitTopology(t *testing.T, p *proc, n, after int) time.Time {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		lines := p.lines()
-		for i := len(lines) - 1; i >= 0; i-- {
+		for i := after; i < len(lines); i++ {
 			l := lines[i]
 			if ms, _ := l["members"].([]any); l["msg"] == "cluster topology" && len(ms) == n {
 				at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(l["time"]))

@@ -54,7 +54,7 @@ func TestLoadPrecedence(t *testing.T) {
 }
 
 func TestLoadUsageErrors(t *testing.T) {
-	for _, args := range [][]string{nil, {"bogus"}, {"config"}, {"serve", "--no-such-flag"}, {"serve", "--demo=maybe"}, {"sim", "--channels", "many"}} {
+	for _, args := range [][]string{nil, {"bogus"}, {"config"}, {"cluster"}, {"cluster", "stats"}, {"serve", "--no-such-flag"}, {"serve", "--demo=maybe"}, {"sim", "--channels", "many"}} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			_, err := Load(args, env(nil))
 			var ue *UsageError
@@ -106,6 +106,16 @@ func TestValidateListsEveryProblem(t *testing.T) {
 	}
 }
 
+// cluster is the environment of a static cluster member on PostgreSQL.
+func cluster(advertise, members string) map[string]string {
+	return map[string]string{"DATABASE_URL": "postgres://db/evara", "EVARA_CLUSTER_ADVERTISE": advertise, "EVARA_CLUSTER_MEMBERS": members}
+}
+
+func without(env map[string]string, key string) map[string]string {
+	delete(env, key)
+	return env
+}
+
 func TestValidateRules(t *testing.T) {
 	tests := []struct {
 		name string
@@ -130,6 +140,15 @@ func TestValidateRules(t *testing.T) {
 		{"zero upstream rate", []string{"serve"}, map[string]string{"EVARA_UPSTREAM_RATE": "0"}, false},
 		{"NaN upstream rate", []string{"serve", "--upstream-rate", "NaN"}, nil, false},
 		{"zero upstream burst", []string{"serve", "--upstream-burst", "0"}, nil, false},
+		{"static cluster", []string{"serve"}, cluster("127.0.0.1:7101", "127.0.0.1:7101,127.0.0.1:7102"), true},
+		{"static cluster without a database", []string{"serve"}, without(cluster("127.0.0.1:7101", "127.0.0.1:7101"), "DATABASE_URL"), false},
+		{"member not in the list", []string{"serve"}, cluster("127.0.0.1:7103", "127.0.0.1:7101,127.0.0.1:7102"), false},
+		{"member without a port", []string{"serve"}, cluster("127.0.0.1:7101", "127.0.0.1:7101,127.0.0.1"), false},
+		{"no advertise address", []string{"serve"}, cluster("", "127.0.0.1:7101"), false},
+		{"port too high for the membership port", []string{"serve"}, cluster("127.0.0.1:65000", "127.0.0.1:65000"), false},
+		{"unknown provider", []string{"serve", "--cluster-provider", "consul"}, nil, false},
+		{"cluster name not a label value", []string{"serve", "--cluster-name", "evara prod!"}, cluster("127.0.0.1:7101", "127.0.0.1:7101"), false},
+		{"kubernetes", []string{"serve", "--cluster-provider", "kubernetes"}, without(cluster("10.0.0.7:7101", ""), "EVARA_CLUSTER_MEMBERS"), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -146,6 +147,9 @@ func validDatabaseURL(raw string) bool {
 	return strings.Contains(raw, "=")
 }
 
+// clusterName is a valid Kubernetes label value.
+var clusterName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$`)
+
 // Mode is the provider in effect: static when members are listed and no
 // provider was chosen.
 func (c Cluster) Mode() string {
@@ -164,8 +168,8 @@ func (c Config) validateCluster() []error {
 	if mode == ProviderSingle {
 		return nil
 	}
-	if c.Cluster.Name == "" {
-		problems = append(problems, errors.New("EVARA_CLUSTER_NAME: empty"))
+	if !clusterName.MatchString(c.Cluster.Name) {
+		problems = append(problems, fmt.Errorf("EVARA_CLUSTER_NAME: %q is not 1–63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit (it becomes a Kubernetes label value)", c.Cluster.Name))
 	}
 	if !c.DatabaseURL.IsSet() {
 		problems = append(problems, fmt.Errorf("EVARA_CLUSTER_PROVIDER: %s needs DATABASE_URL: members share one PostgreSQL database", mode))

@@ -24,7 +24,7 @@ func (d *device) askPermit(c actor.Context) {
 		return
 	}
 	d.awaitingPermit = true
-	c.Request(d.parent, &PermitRequest{})
+	c.Request(d.parent, &PermitRequest{Priority: len(d.subs) > 0})
 }
 
 func (d *device) onPermit() {

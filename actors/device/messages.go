@@ -9,7 +9,9 @@ import (
 
 // PermitRequest is what a device sends its parent (the limiter) with
 // ctx.Request before each fetch. The parent answers *Permit or *PermitDenied.
-type PermitRequest struct{}
+// Priority says the device has live subscribers: when the budget is short
+// it is served before devices without any.
+type PermitRequest struct{ Priority bool }
 
 // Permit allows one upstream fetch.
 type Permit struct{}

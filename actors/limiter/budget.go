@@ -10,13 +10,15 @@ import (
 )
 
 // onPermitRequest grants a device one upstream call if the token bucket
-// holds a token now. Otherwise the device gets a reservation — its place
-// in line, one token's worth of time after the previous one — and is told
-// to come back when it is due, at which point it is granted without taking
-// another token. Since every waiting device holds exactly one place, they
-// are served in turn and all effective intervals stretch by the same
-// factor; the bucket's tokens are never spent twice, so at most
-// Rate·t + Burst permits are granted in any t.
+// holds a token now and the trailing second has room. Otherwise the device
+// gets (or keeps) a reservation — its place in line, one token's worth of
+// time after the previous one — and is told to come back when it is due,
+// at which point it is granted without taking another token. Since every
+// waiting device holds exactly one place, they are served in turn and all
+// effective intervals stretch by the same factor, except that devices with
+// live subscribers go first (jumpQueue); the bucket's tokens are never
+// spent twice, so at most Rate·t + Burst permits are granted in any t, and
+// never more than the rate within one second (windowCap).
 func (l *limiter) onPermitRequest(c actor.Context) {
 	sender := c.Sender()
 	if sender == nil {
@@ -28,29 +30,58 @@ func (l *limiter) onPermitRequest(c actor.Context) {
 		l.deny(c, l.holdUntil.Sub(now))
 		return
 	}
-	if wait := l.window.wait(now, l.windowCap()); wait > 0 {
-		l.deny(c, wait) // a reservation, if any, is kept
-		return
-	}
-	if r := l.reserved[sender.Id]; r != nil {
-		if wait := r.DelayFrom(now); wait > 0 {
-			l.deny(c, wait)
+	priority := c.Message().(*device.PermitRequest).Priority
+	p := l.reserved[sender.Id]
+	if p == nil {
+		r := l.bucket.ReserveN(now, 1)
+		if !r.OK() { // cannot happen with Burst ≥ 1
+			l.deny(c, time.Second)
 			return
 		}
-		delete(l.reserved, sender.Id)
-		l.grant(c)
+		p = &place{r: r, priority: priority}
+		if r.DelayFrom(now) > 0 && priority {
+			l.reserved[sender.Id] = p
+			l.jumpQueue(sender.Id, p, now)
+		}
+	}
+	p.priority = priority
+	if wait := max(p.r.DelayFrom(now), l.window.wait(now, l.windowCap())); wait > 0 {
+		l.reserved[sender.Id] = p
+		l.deny(c, wait)
 		return
 	}
-	r := l.bucket.ReserveN(now, 1)
-	switch wait := r.DelayFrom(now); {
-	case !r.OK(): // cannot happen with Burst ≥ 1
-		l.deny(c, time.Second)
-	case wait > 0:
-		l.reserved[sender.Id] = r
-		l.deny(c, wait)
-	default:
-		l.grant(c)
+	delete(l.reserved, sender.Id)
+	l.grant(c)
+}
+
+// place is a waiting device's reservation: its turn in the queue.
+type place struct {
+	r        *rate.Reservation
+	priority bool // the device has live subscribers
+}
+
+// jumpQueue gives a device with live subscribers (SPEC: stretched last)
+// the earliest turn held by a device without any, which takes the new
+// device's turn instead. The tokens spent are the same, so the budget
+// holds; only the order changes. Linear in the devices waiting, which is
+// only paid while the budget is short.
+func (l *limiter) jumpQueue(id string, p *place, now time.Time) {
+	var earliest string
+	var at time.Duration
+	for other, q := range l.reserved {
+		if q.priority || other == id {
+			continue
+		}
+		if d := q.r.DelayFrom(now); earliest == "" || d < at {
+			earliest, at = other, d
+		}
 	}
+	if earliest == "" || at >= p.r.DelayFrom(now) {
+		return
+	}
+	q := l.reserved[earliest]
+	p.r, q.r = q.r, p.r
+	l.stats.QueueJumps++
 }
 
 func (l *limiter) grant(c actor.Context) {

@@ -141,6 +141,9 @@ type Stats struct {
 	// repeatedly; Start or Reconfigure runs them again.
 	Crashed  []telemetry.NodeID
 	Rejected int64 // nodes whose device configuration was invalid
+	// QueueJumps counts the times a device with live subscribers took the
+	// turn of a waiting device without any.
+	QueueJumps int64
 
 	// Breakers of the running devices by state.
 	BreakersClosed, BreakersOpen, BreakersHalfOpen int

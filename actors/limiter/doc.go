@@ -6,7 +6,8 @@
 //
 // Accepted (each answered with *Ack when sent as a request):
 //
-//	*Start{Nodes}        run a device for each node not running yet
+//	*Start{Nodes, CatchUp} run a device for each node not running yet
+//	*SetShare{Rate, Burst} this member's share of the cluster's budget
 //	*StopDevice{Node}    stop a node's device (its in-flight fetch is cancelled)
 //	*Reconfigure{Node}   stop a node's device and, once it is gone, start
 //	                     it again with the new configuration
@@ -17,7 +18,7 @@
 //	*device.PermitRequest  (request, from a device) → *device.Permit or
 //	                       *device.PermitDenied{RetryAfter}
 //
-// Received from devices: *device.FetchOutcome.
+// Received from devices: *device.FetchOutcome, *device.BreakerChanged.
 //
 // Devices are children named after their node ids; with the limiter
 // spawned as Name, a device's process id is DeviceID(node) =
@@ -33,9 +34,16 @@
 // next request is then granted without another token. Every device waiting
 // holds one place, so under overload all devices are served in turn and
 // their effective intervals stretch by the same factor (Stats.Stretch =
-// demand at their intervals / rate), and no more than Rate·t + Burst
-// permits are granted in any time t. A fetch that needed a second request
-// is charged one more token afterwards.
+// demand at their intervals / rate) — except that a device with live
+// subscribers takes the earliest place of one without (Stats.QueueJumps).
+// No more than Rate·t + Burst permits are granted in any time t, nor more
+// than Rate within any one second, so the members' shares add up to the
+// cluster's budget in every second. A fetch that needed a second request
+// is charged one more token afterwards. A limiter started with Hold grants
+// nothing until it has passed (a member joining a cluster).
+//
+// Phases: the k-th device of an interval polls at vdc(k)·interval (the van
+// der Corput sequence), so the devices spread evenly over the interval.
 //
 // AIMD: three 429 or 5xx outcomes within AdaptWindow (10 s) halve the
 // rate, at most once per window and not below 5 % of Rate; every window

@@ -37,7 +37,7 @@ type limiter struct {
 	holdUntil time.Time // no permits before (Config.Hold)
 	window    window
 	outcomes  outcomes
-	reserved  map[string]*rate.Reservation // device process id → its place in the queue
+	reserved  map[string]*place // device process id → its place in the queue
 
 	pushbacks    []time.Time // within the current window
 	lastDecrease time.Time
@@ -75,7 +75,7 @@ func newLimiter(cfg Config, want *desired) *limiter {
 		burst:      cfg.Burst,
 		rate:       cfg.Rate,
 		holdUntil:  now.Add(cfg.Hold),
-		reserved:   map[string]*rate.Reservation{},
+		reserved:   map[string]*place{},
 		quietSince: now,
 	}
 }
@@ -217,8 +217,8 @@ func (l *limiter) onTerminated(c actor.Context, who *actor.PID) {
 	delete(l.devices, id)
 	l.slots.give(e.interval, e.slot)
 	stopTimer(e)
-	if r := l.reserved[who.Id]; r != nil {
-		r.CancelAt(l.cfg.Now())
+	if p := l.reserved[who.Id]; p != nil {
+		p.r.CancelAt(l.cfg.Now())
 		delete(l.reserved, who.Id)
 	}
 	if e.next != nil {

@@ -363,3 +363,58 @@ func TestMemberStatsCountBreakersByState(t *testing.T) {
 		t.Errorf("last minute: %d ok, %d failed", s.OKLastMinute, s.FailedLastMinute)
 	}
 }
+
+// TestDevicesWithSubscribersGoFirst: when the budget is short, a device
+// with live subscribers takes the earliest turn of those without; the one
+// it displaced waits for the later turn instead. The tokens are the same.
+func TestDevicesWithSubscribersGoFirst(t *testing.T) {
+	clock := devicetest.NewClock(devicetest.T0)
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
+	defer system.Shutdown()
+	lim := system.Root.Spawn(limiter.Props(limiter.Config{
+		Rate: 1, Burst: 1, Now: clock.Now,
+		Devices: func(telemetry.Node) device.Config { return device.Config{} },
+	}))
+	defer func() { _ = system.Root.StopFuture(lim).Wait() }()
+	answers := make(chan any, 1)
+	asker := func() *actor.PID { // stands in for a device: asks as itself
+		return system.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+			switch m := c.Message().(type) {
+			case *device.PermitRequest:
+				c.Request(lim, m)
+			case *device.Permit, *device.PermitDenied:
+				answers <- m
+			}
+		}))
+	}
+	ask := func(who *actor.PID, priority bool) any {
+		system.Root.Send(who, &device.PermitRequest{Priority: priority})
+		select {
+		case a := <-answers:
+			return a
+		case <-time.After(5 * time.Second):
+			t.Fatal("no answer")
+			return nil
+		}
+	}
+	a, b, c, viewed := asker(), asker(), asker(), asker()
+	if _, ok := ask(a, false).(*device.Permit); !ok {
+		t.Fatal("the first request: no permit from a full bucket")
+	}
+	waits := map[string]time.Duration{}
+	for name, who := range map[string]*actor.PID{"b": b, "c": c} {
+		d, _ := ask(who, false).(*device.PermitDenied)
+		waits[name] = d.RetryAfter
+	}
+	d, _ := ask(viewed, true).(*device.PermitDenied)
+	if d == nil || d.RetryAfter != min(waits["b"], waits["c"]) {
+		t.Fatalf("the device with subscribers waits %+v, want the earliest turn %v", d, min(waits["b"], waits["c"]))
+	}
+	first := b
+	if waits["c"] < waits["b"] {
+		first = c
+	}
+	if again, _ := ask(first, false).(*device.PermitDenied); again == nil || again.RetryAfter != 3*time.Second {
+		t.Errorf("the displaced device now waits %+v, want the last turn (3s)", again)
+	}
+}

@@ -220,21 +220,28 @@ func (m *Member) Owner(node telemetry.NodeID) string {
 
 // OwnerAmong is Owner over a given member list (a previous topology).
 func OwnerAmong(members []string, node telemetry.NodeID) string {
+	return ownerFunc(members)(node)
+}
+
+// ownerFunc returns Owner over a given member list, hashing the list once.
+func ownerFunc(members []string) func(telemetry.NodeID) string {
 	h := protocluster.NewRendezvous()
 	ms := make([]*protocluster.Member, 0, len(members))
 	for _, a := range members {
 		host, p, err := net.SplitHostPort(a)
-		if err != nil {
-			return a // the single provider's one local address
+		if err != nil { // the single provider's one local address
+			return func(telemetry.NodeID) string { return a }
 		}
 		port, _ := strconv.Atoi(p)
 		ms = append(ms, &protocluster.Member{Id: a, Host: host, Port: int32(port), Kinds: []string{deviceKind}})
 	}
 	if len(ms) == 0 {
-		return ""
+		return func(telemetry.NodeID) string { return "" }
 	}
 	h.UpdateMembers(ms)
-	return h.GetByClusterIdentity(&protocluster.ClusterIdentity{Kind: deviceKind, Identity: string(node)})
+	return func(node telemetry.NodeID) string {
+		return h.GetByClusterIdentity(&protocluster.ClusterIdentity{Kind: deviceKind, Identity: string(node)})
+	}
 }
 
 // Started is when this member started.

@@ -61,7 +61,8 @@ type placement struct {
 	changes     *changeLog
 	jobs        sync.WaitGroup // loads from the store; waited for on stop
 	members     []string
-	prev        []string // the members before the latest change
+	prev        []string                      // the members before the latest change
+	prevOwner   func(telemetry.NodeID) string // Owner by prev
 
 	running map[telemetry.NodeID]int // node → version its device runs with
 	seq     uint64                   // bumped by every applied NodesChanged
@@ -115,6 +116,7 @@ func (p *placement) Receive(c actor.Context) {
 		p.onChanges(m)
 	case *Topology:
 		p.prev, p.members = p.members, m.Members
+		p.prevOwner = ownerFunc(p.prev)
 		n := max(len(m.Members), 1)
 		c.Request(p.opts.Limiter, &limiter.SetShare{Rate: p.opts.Rate / float64(n), Burst: max(1, p.opts.Burst/n)})
 		p.log.Info("cluster topology", "members", m.Members, "share", p.opts.Rate/float64(n))
@@ -205,6 +207,11 @@ func (p *placement) onLoadedAll(c actor.Context, m *loadedAll) {
 	}
 	p.send(c, start, false)
 	p.send(c, catchUp, true)
+	for id, seq := range p.touched { // decided by this load from now on
+		if seq <= m.seq {
+			delete(p.touched, id)
+		}
+	}
 }
 
 // tookOverFromLeaver reports whether node's previous owner is a member
@@ -215,7 +222,7 @@ func (p *placement) tookOverFromLeaver(node telemetry.NodeID) bool {
 	if len(p.prev) == 0 {
 		return false
 	}
-	prevOwner := OwnerAmong(p.prev, node)
+	prevOwner := p.prevOwner(node)
 	for _, m := range p.members {
 		if m == prevOwner {
 			return false

@@ -9,10 +9,14 @@ LDFLAGS      := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN          ?= bin/evara
 BENCHTIME    ?= 1s
 PROTOC_GEN_GO_VERSION := v1.33.0
+ACTIONLINT_VERSION    := v1.7.12
+GOVULNCHECK_VERSION   := v1.9.0
+IMAGE        ?= ghcr.io/evaratech/evara
 GOBIN        := $(shell go env GOPATH)/bin
 export PATH  := $(GOBIN):$(PATH)
 
-.PHONY: help run build test test-short test-faults lint tools generate generate-check bench clean
+.PHONY: help run build test test-short test-faults lint tools generate generate-check bench clean \
+	actionlint helm-lint vulncheck image
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -51,6 +55,19 @@ generate-check: generate ## fail when generated code is not current
 bench: ## benchmarks, the long device-runtime ones shortened (see the README for the full runs)
 	EVARA_BENCH_SCHEDULE_DURATION=$${EVARA_BENCH_SCHEDULE_DURATION:-30s} EVARA_BENCH_DEVICES=$${EVARA_BENCH_DEVICES:-20000} \
 		go test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -timeout 30m ./...
+
+actionlint: ## lint the GitHub Actions workflows (pinned; their run: scripts through shellcheck when it is installed)
+	@command -v shellcheck >/dev/null || echo "shellcheck is not installed (apt-get install -y shellcheck): run: scripts are not checked"
+	go run github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION) $(if $(shell command -v shellcheck),,-shellcheck=)
+
+helm-lint: ## the helm chart's tests (helm/chart_test.go: renders and lints the chart)
+	go test -count=1 ./helm/...
+
+vulncheck: ## govulncheck (pinned): known vulnerabilities in the code paths Evara calls
+	go run golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION) ./...
+
+image: ## the release image from the Dockerfile, tagged IMAGE:VERSION (needs a Docker daemon with BuildKit)
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE):$(VERSION) .
 
 clean: ## remove build output and the embedded store of `make run`
 	rm -rf bin data

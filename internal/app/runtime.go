@@ -61,7 +61,8 @@ func startRuntime(d runtimeDeps) (rt *deviceRuntime, err error) {
 	if err != nil {
 		return nil, err
 	}
-	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return d.log.With("component", "actor") }))
+	actorLog := slog.New(newDedupeHandler(d.log.Handler(), time.Minute)).With("component", "actor")
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLog }))
 	rt = &deviceRuntime{system: system, client: client, store: d.store, timeout: d.cfg.ShutdownTimeout}
 	rt.writer = system.Root.Spawn(writer.Props(d.store, writer.Options{Logger: d.log.With("component", "writer"), Registerer: d.metrics}))
 	cl := d.cfg.Cluster

@@ -3,12 +3,13 @@ package app
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 )
 
-// dedupeHandler passes a record on unless one with the same level and
-// message passed within the window; the next one that passes after the
+// dedupeHandler passes a record on unless one with the same level,
+// message and attributes passed within the window; the next one that passes after the
 // window carries how many were held back ("repeated"). protoactor logs
 // some conditions on every retry — an unreachable member's health check
 // fails every second, at ERROR, for as long as it stays down — which would
@@ -27,6 +28,17 @@ type dedupeState struct {
 type dedupeKey struct {
 	level slog.Level
 	msg   string
+	attrs string
+}
+
+func keyOf(r slog.Record) dedupeKey {
+	var b strings.Builder
+	r.Attrs(func(a slog.Attr) bool {
+		b.WriteString(a.String())
+		b.WriteByte(0)
+		return true
+	})
+	return dedupeKey{r.Level, r.Message, b.String()}
 }
 
 type dedupeEntry struct {
@@ -46,7 +58,7 @@ func (h *dedupeHandler) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h *dedupeHandler) Handle(ctx context.Context, r slog.Record) error {
-	if dropped, pass := h.state.admit(dedupeKey{r.Level, r.Message}, r.Time, h.window); !pass {
+	if dropped, pass := h.state.admit(keyOf(r), r.Time, h.window); !pass {
 		return nil
 	} else if dropped > 0 {
 		r = r.Clone()

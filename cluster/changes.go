@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/evaratech/evara/actors/msg"
 	"github.com/evaratech/evara/internal/telemetry"
 )
 
@@ -63,8 +62,7 @@ func (p *placement) readChanges() {
 	}()
 }
 
-// onChanges turns entries not seen before into a NodesChanged for this
-// member's own placement.
+// onChanges loads the nodes of the entries not seen before.
 func (p *placement) onChanges(m *changesLoaded) {
 	l := p.changes
 	l.busy = false
@@ -72,14 +70,14 @@ func (p *placement) onChanges(m *changesLoaded) {
 		p.log.Debug("cannot read the node change log", "err", m.err)
 		return
 	}
-	var ids []string
+	var ids []telemetry.NodeID
 	for _, c := range m.changes {
 		l.since = max(l.since, c.AtUnixMs)
 		if _, ok := l.seen[c.Seq]; ok {
 			continue
 		}
 		l.seen[c.Seq] = c.AtUnixMs
-		ids = append(ids, string(c.Node))
+		ids = append(ids, c.Node)
 	}
 	for seq, at := range l.seen {
 		if at < l.since-2*changeOverlap.Milliseconds() {
@@ -87,6 +85,6 @@ func (p *placement) onChanges(m *changesLoaded) {
 		}
 	}
 	if len(ids) > 0 {
-		p.loadSome((&msg.NodesChanged{NodeIds: ids}).GetNodeIds())
+		p.loadSome(ids)
 	}
 }

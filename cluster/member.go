@@ -74,7 +74,6 @@ type Member struct {
 // Topology is sent to watchers once when they start watching and on every
 // change of membership.
 type Topology struct {
-	Self    string
 	Members []string // addresses of the live members, sorted
 }
 
@@ -93,7 +92,7 @@ func Start(system *actor.ActorSystem, opts Options) (m *Member, err error) {
 	})
 	if opts.Provider == Single || opts.Provider == "" {
 		m.self = system.Address()
-		m.setMembers([]*protocluster.Member{{Host: "", Port: 0, Id: system.ID, Kinds: []string{deviceKind}}}, true)
+		m.members = []string{m.self} // Owner answers self without hashing
 		return m, nil
 	}
 	cfg, err := protoConfig(opts)
@@ -103,7 +102,7 @@ func Start(system *actor.ActorSystem, opts Options) (m *Member, err error) {
 	// The first topology event fires inside StartMember: subscribe first.
 	m.sub = system.EventStream.Subscribe(func(ev any) {
 		if t, ok := ev.(*protocluster.ClusterTopology); ok {
-			m.setMembers(t.Members, false)
+			m.setMembers(t.Members)
 		}
 	})
 	defer func() {
@@ -114,7 +113,7 @@ func Start(system *actor.ActorSystem, opts Options) (m *Member, err error) {
 	m.cluster = protocluster.New(system, cfg)
 	m.cluster.StartMember()
 	m.self = system.Address()
-	m.setMembers(m.cluster.MemberList.Members().Members(), false)
+	m.setMembers(m.cluster.MemberList.Members().Members())
 	m.log.Info("cluster member started", "provider", opts.Provider, "address", m.self, "members", m.Members())
 	return m, nil
 }
@@ -161,13 +160,9 @@ func protoConfig(opts Options) (*protocluster.Config, error) {
 func refuseActivation(actor.Context) {}
 
 // setMembers records the members protoactor reports and tells the watchers.
-func (m *Member) setMembers(members []*protocluster.Member, single bool) {
+func (m *Member) setMembers(members []*protocluster.Member) {
 	addrs := make([]string, 0, len(members))
 	for _, mem := range members {
-		if single {
-			addrs = append(addrs, m.self)
-			continue
-		}
 		addrs = append(addrs, mem.Address())
 	}
 	slices.Sort(addrs)
@@ -177,16 +172,14 @@ func (m *Member) setMembers(members []*protocluster.Member, single bool) {
 		return
 	}
 	m.members = addrs
-	if !single {
-		m.hash.UpdateMembers(members)
-	}
+	m.hash.UpdateMembers(members)
 	for _, w := range m.watchers {
 		m.system.Root.Send(w, m.topologyLocked())
 	}
 }
 
 func (m *Member) topologyLocked() *Topology {
-	return &Topology{Self: m.self, Members: slices.Clone(m.members)}
+	return &Topology{Members: slices.Clone(m.members)}
 }
 
 // Watch sends pid the current *Topology now and on every change.

@@ -10,12 +10,10 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/evaratech/evara/actors/limiter"
-	"github.com/evaratech/evara/actors/msg"
 	"github.com/evaratech/evara/internal/telemetry"
 )
 
-// PlacementName is the name of each member's placement actor: NodesChanged
-// sent to PID{member, PlacementName} reaches it.
+// PlacementName is the name of each member's placement actor.
 const PlacementName = "placement"
 
 // Nodes is what placement reads from the store.
@@ -45,7 +43,7 @@ type PlacementOptions struct {
 const loadTimeout = 30 * time.Second
 
 // placement decides which devices run on this member. On every topology
-// change, every NodesChanged and every Reconcile period it compares the
+// change, every entry of the node change log and every Reconcile period it compares the
 // nodes the store holds with those it runs, by rendezvous ownership and
 // node version, and tells the limiter to start, reconfigure or stop
 // devices. Loads run off the mailbox; results are applied on it.
@@ -65,7 +63,7 @@ type placement struct {
 	prevOwner   func(telemetry.NodeID) string // Owner by prev
 
 	running map[telemetry.NodeID]int // node → version its device runs with
-	seq     uint64                   // bumped by every applied NodesChanged
+	seq     uint64                   // bumped by every applied change-log batch
 	touched map[telemetry.NodeID]uint64
 	loading bool // a full load is under way
 	again   bool // and another was asked for meanwhile
@@ -126,8 +124,6 @@ func (p *placement) Receive(c actor.Context) {
 		p.loadAll()
 	case *loadedAll:
 		p.onLoadedAll(c, m)
-	case *msg.NodesChanged:
-		p.loadSome(m.GetNodeIds())
 	case *loadedSome:
 		p.onLoadedSome(c, m)
 	case *actor.Stopping:
@@ -178,7 +174,7 @@ func (p *placement) onLoadedAll(c actor.Context, m *loadedAll) {
 	wanted := map[telemetry.NodeID]bool{}
 	var start, catchUp []telemetry.Node
 	for _, n := range m.nodes {
-		if p.touched[n.ID] > m.seq { // changed since the load began: NodesChanged decided
+		if p.touched[n.ID] > m.seq { // changed since the load began: the change log decided
 			if _, ok := p.running[n.ID]; ok {
 				wanted[n.ID] = true
 			}
@@ -238,11 +234,7 @@ func (p *placement) send(c actor.Context, nodes []telemetry.Node, catchUp bool) 
 	}
 }
 
-func (p *placement) loadSome(raw []string) {
-	ids := make([]telemetry.NodeID, 0, len(raw))
-	for _, id := range raw {
-		ids = append(ids, telemetry.NodeID(id))
-	}
+func (p *placement) loadSome(ids []telemetry.NodeID) {
 	ctx, nodes, system, self := p.ctx, p.opts.Nodes, p.system, p.self
 	p.jobs.Add(1)
 	go func() {

@@ -92,6 +92,3 @@ func (r *Router) Stats(ctx context.Context) Stats {
 	s.total()
 	return s
 }
-
-// errNoLimiter is returned when the stats actor has no limiter answer.
-var errNoLimiter = errors.New("the limiter did not answer")

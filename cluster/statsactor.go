@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -38,7 +39,7 @@ func StatsProps(opts StatsOptions) *actor.Props {
 		c.ReenterAfter(f, func(res any, err error) {
 			ls, ok := res.(*limiter.Stats)
 			if !ok || err != nil {
-				c.Logger().Warn("member stats without the limiter's figures", "err", errNoLimiter)
+				c.Logger().Warn("member stats without the limiter's figures: it did not answer", "err", err, "answer", fmt.Sprintf("%T", res))
 				ls = &limiter.Stats{}
 			}
 			c.Send(sender, opts.memberStats(ls))

@@ -82,3 +82,23 @@ func TestSlotsSpreadEveryPrefixEvenly(t *testing.T) {
 		t.Errorf("another interval starts at slot %d, want 0", k)
 	}
 }
+
+func TestMailboxDepthPercentiles(t *testing.T) {
+	var h depthHistogram
+	if m, p := h.maxAndP99(); m != 0 || p != 0 {
+		t.Errorf("empty: max %d p99 %d", m, p)
+	}
+	for range 985 {
+		h.add(0)
+	}
+	for range 10 {
+		h.add(3)
+	}
+	for _, d := range []int64{7, 7, 9, 40, 41} {
+		h.add(d)
+	}
+	// 1000 devices: the 990th smallest depth is 3, the largest 41.
+	if m, p := h.maxAndP99(); m != 41 || p != 3 {
+		t.Errorf("max %d p99 %d, want 41 and 3", m, p)
+	}
+}

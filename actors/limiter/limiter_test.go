@@ -59,6 +59,20 @@ func (m *member) stats() limiter.Stats {
 	return *s
 }
 
+// deviceless spawns a limiter without devices in a throwaway actor system,
+// for tests that drive its budget with messages; both stop at the end.
+func deviceless(t *testing.T, cfg limiter.Config) (*actor.ActorSystem, *actor.PID) {
+	t.Helper()
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
+	cfg.Devices = func(telemetry.Node) device.Config { return device.Config{} }
+	pid := system.Root.Spawn(limiter.Props(cfg))
+	t.Cleanup(func() {
+		_ = system.Root.StopFuture(pid).Wait()
+		system.Shutdown()
+	})
+	return system, pid
+}
+
 func (m *member) device(id telemetry.NodeID) *actor.PID {
 	return actor.NewPID(m.System.Address(), limiter.DeviceID(id))
 }
@@ -117,13 +131,7 @@ func TestPushbackLowersTheRateAndItRecovers(t *testing.T) {
 
 func TestAIMD(t *testing.T) {
 	clock := devicetest.NewClock(devicetest.T0)
-	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
-	defer system.Shutdown()
-	pid := system.Root.Spawn(limiter.Props(limiter.Config{
-		Rate: 20, Burst: 1, Now: clock.Now,
-		Devices: func(telemetry.Node) device.Config { return device.Config{} },
-	}))
-	defer func() { _ = system.Root.StopFuture(pid).Wait() }()
+	system, pid := deviceless(t, limiter.Config{Rate: 20, Burst: 1, Now: clock.Now})
 	var rate func() float64
 	pushback := func(n int) {
 		for range n {
@@ -176,13 +184,7 @@ func TestAIMD(t *testing.T) {
 
 func TestChargesTheSecondRequestOfAFetch(t *testing.T) {
 	clock := devicetest.NewClock(devicetest.T0)
-	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
-	defer system.Shutdown()
-	pid := system.Root.Spawn(limiter.Props(limiter.Config{
-		Rate: 1, Burst: 3, Now: clock.Now,
-		Devices: func(telemetry.Node) device.Config { return device.Config{} },
-	}))
-	defer func() { _ = system.Root.StopFuture(pid).Wait() }()
+	system, pid := deviceless(t, limiter.Config{Rate: 1, Burst: 3, Now: clock.Now})
 	system.Root.Send(pid, &device.FetchOutcome{OK: true, Requests: 1})
 	system.Root.Send(pid, &device.FetchOutcome{OK: true, Requests: 2})
 	res, err := system.Root.RequestFuture(pid, &limiter.GetStats{}, 5*time.Second).Result()
@@ -299,13 +301,7 @@ func TestARestartedLimiterRunsItsDevicesAgain(t *testing.T) {
 // factor kept), and no second ever holds more permits than the share.
 func TestJoinHoldAndShare(t *testing.T) {
 	clock := devicetest.NewClock(devicetest.T0)
-	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
-	defer system.Shutdown()
-	pid := system.Root.Spawn(limiter.Props(limiter.Config{
-		Rate: 30, Burst: 30, Hold: time.Second, Now: clock.Now,
-		Devices: func(telemetry.Node) device.Config { return device.Config{} },
-	}))
-	defer func() { _ = system.Root.StopFuture(pid).Wait() }()
+	system, pid := deviceless(t, limiter.Config{Rate: 30, Burst: 30, Hold: time.Second, Now: clock.Now})
 	ask := func() any {
 		res, err := system.Root.RequestFuture(pid, &device.PermitRequest{}, time.Second).Result()
 		if err != nil {
@@ -369,13 +365,7 @@ func TestMemberStatsCountBreakersByState(t *testing.T) {
 // it displaced waits for the later turn instead. The tokens are the same.
 func TestDevicesWithSubscribersGoFirst(t *testing.T) {
 	clock := devicetest.NewClock(devicetest.T0)
-	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
-	defer system.Shutdown()
-	lim := system.Root.Spawn(limiter.Props(limiter.Config{
-		Rate: 1, Burst: 1, Now: clock.Now,
-		Devices: func(telemetry.Node) device.Config { return device.Config{} },
-	}))
-	defer func() { _ = system.Root.StopFuture(lim).Wait() }()
+	system, lim := deviceless(t, limiter.Config{Rate: 1, Burst: 1, Now: clock.Now})
 	answers := make(chan any, 1)
 	asker := func() *actor.PID { // stands in for a device: asks as itself
 		return system.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {

@@ -1,6 +1,7 @@
 // Package msg holds the protobuf messages that cross members of an Evara
-// cluster: requests to device actors (GetLatest), to placement actors
-// (NodesChanged) and to stats actors (GetMemberStats). They are plain data,
+// cluster: requests to device actors (GetLatest, Subscribe, Unsubscribe)
+// and the events devices send their subscribers, and requests to stats
+// actors (GetMemberStats). They are plain data,
 // safe to share once built and never mutated after being sent.
 //
 // msg.pb.go is generated from msg.proto by `make generate`; the CI checks

@@ -8,7 +8,6 @@ import (
 	enc "encoding/binary"
 	"fmt"
 	"math"
-	"strconv"
 	"testing"
 	"time"
 
@@ -100,12 +99,7 @@ type simChannel struct {
 
 func provision(t testing.TB, open func() ingestStore, simURL string, poll time.Duration) map[telemetry.NodeID]simChannel {
 	t.Helper()
-	var stats struct {
-		Channels map[string]struct {
-			ReadKey string `json:"read_key"`
-		} `json:"channels"`
-	}
-	getJSON(t, simURL+"/_sim/stats", &stats)
+	stats := simStats(t, simURL)
 	kr, err := keyring.Parse(testKey)
 	if err != nil {
 		t.Fatal(err)
@@ -113,19 +107,19 @@ func provision(t testing.TB, open func() ingestStore, simURL string, poll time.D
 	st := open()
 	defer st.Close()
 	nodes := map[telemetry.NodeID]simChannel{}
-	for idText, ch := range stats.Channels {
-		id, _ := strconv.ParseInt(idText, 10, 64)
+	for id, ch := range stats.Channels {
+		idText := id.String()
 		nodeID := telemetry.NodeID(uuid.NewString())
 		keyID, sealed, err := kr.Seal([]byte(ch.ReadKey), []byte(nodeID))
 		if err != nil {
 			t.Fatal(err)
 		}
 		n := &telemetry.Node{ID: nodeID, NodeKey: "kill-" + idText, Label: idText, Category: "OHT", AnalyticsType: "EvaraTank",
-			ChannelID: telemetry.ChannelID(id), ChannelKey: telemetry.SealedSecret{KeyID: keyID, Ciphertext: sealed}, PollInterval: &poll}
+			ChannelID: id, ChannelKey: telemetry.SealedSecret{KeyID: keyID, Ciphertext: sealed}, PollInterval: &poll}
 		if err := st.CreateNode(context.Background(), n); err != nil {
 			t.Fatal(err)
 		}
-		nodes[nodeID] = simChannel{id: telemetry.ChannelID(id), key: ch.ReadKey}
+		nodes[nodeID] = simChannel{id: id, key: ch.ReadKey}
 	}
 	return nodes
 }

@@ -124,14 +124,7 @@ func TestServeDemo(t *testing.T) {
 	if health.Status != "ok" || health.Services["thingspeak"] != "simulator" || health.Services["database"] != "embedded" {
 		t.Fatalf("health = %+v", health)
 	}
-	var stats struct {
-		Channels map[string]struct {
-			ReadKey     string `json:"read_key"`
-			LastEntryID int64  `json:"last_entry_id"`
-		} `json:"channels"`
-	}
-	getJSON(t, simURL+"/_sim/stats", &stats)
-	if len(stats.Channels) != 12 {
+	if stats := simStats(t, simURL); len(stats.Channels) != 12 {
 		t.Fatalf("demo has %d channels, want a dozen", len(stats.Channels))
 	}
 

@@ -233,7 +233,7 @@ func (l *limiter) snapshot() *Stats {
 	s.Devices, s.Waiting = len(l.devices), len(l.reserved)
 	s.ConfiguredRate, s.Rate, s.Burst = l.share, l.rate, l.burst
 	s.Tokens = l.bucket.TokensAt(now)
-	var depths depthHistogram
+	depths := make([]int64, 0, len(l.devices))
 	for _, e := range l.devices {
 		s.Demand += float64(time.Second) / float64(e.interval)
 		switch e.breaker {
@@ -244,9 +244,9 @@ func (l *limiter) snapshot() *Stats {
 		default:
 			s.BreakersClosed++
 		}
-		depths.add(e.mailbox.load())
+		depths = append(depths, e.mailbox.load())
 	}
-	s.MailboxMax, s.MailboxP99 = depths.maxAndP99()
+	s.MailboxMax, s.MailboxP99 = maxAndP99(depths)
 	s.OK, s.Failed, s.RateLimited = l.outcomes.ok, l.outcomes.failed, l.outcomes.limited
 	s.OKLastMinute, s.FailedLastMinute, s.RateLimitedLastMinute = l.outcomes.lastMinute(now)
 	s.Stretch = max(1, s.Demand/l.rate)

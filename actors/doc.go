@@ -4,7 +4,6 @@
 // (batched reading writes) and msg (protobuf messages that cross members).
 // devicetest holds the fakes and helpers the device and limiter tests share.
 //
-// Session and msg arrive with the WebSocket and cluster issues; this
-// package itself holds no code. Actors never import api or persistence:
-// they declare the small interfaces they need.
+// This package itself holds no code. Actors never import api or
+// persistence: they declare the small interfaces they need.
 package actors

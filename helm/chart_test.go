@@ -62,6 +62,7 @@ type want struct {
 	resources       map[string]string // "requests.cpu": "500m", …; nil: the defaults
 	httpFrom        []networkingv1.NetworkPolicyPeer
 	env             map[string]string // plain variables with their values
+	noJWTSecret     bool              // SUPABASE_JWT_SECRET left out (tokens verified through a JWKS URL)
 }
 
 // longRelease is as long as Helm allows a release name (53 characters);
@@ -104,6 +105,17 @@ secrets:
 			"SUPABASE_JWT_SECRET": {LocalObjectReference: corev1.LocalObjectReference{Name: "evara-prod"}, Key: "jwt-secret"},
 			"REDIS_URL":           {LocalObjectReference: corev1.LocalObjectReference{Name: "evara-redis"}, Key: "url"},
 		}},
+	},
+	{
+		name: "tokens from a JWKS URL only",
+		values: `
+secrets:
+  jwtSecret: {name: "", key: ""}
+config:
+  extraEnv: {EVARA_JWKS_URL: "https://idp.example/auth/v1/.well-known/jwks.json"}
+`,
+		want: want{fullname: "evara", hpa: true, noJWTSecret: true,
+			env: map[string]string{"EVARA_JWKS_URL": "https://idp.example/auth/v1/.well-known/jwks.json"}},
 	},
 	{
 		name: "custom resources",

@@ -70,6 +70,11 @@ func checkEnv(t *testing.T, m manifests, w want) {
 	wantSecrets := map[string]corev1.SecretKeySelector{
 		"DATABASE_URL":         {LocalObjectReference: corev1.LocalObjectReference{Name: secret}, Key: "database-url"},
 		"EVARA_ENCRYPTION_KEY": {LocalObjectReference: corev1.LocalObjectReference{Name: secret}, Key: "encryption-key"},
+		// Production refuses to start without a way to verify tokens.
+		"SUPABASE_JWT_SECRET": {LocalObjectReference: corev1.LocalObjectReference{Name: secret}, Key: "jwt-secret"},
+	}
+	if w.noJWTSecret {
+		delete(wantSecrets, "SUPABASE_JWT_SECRET")
 	}
 	for k, v := range w.optionalSecrets {
 		wantSecrets[k] = v

@@ -68,7 +68,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
-	// Revoked, when set, is asked about every token that carries a jti.
+	// Revoked, when set, is asked about every token, by RevocationKey.
 	Revoked RevocationChecker
 	// DevBypass accepts the old dashboard's dev-bypass tokens (see
 	// ParseDevBypass). Check it with CheckDevBypassAllowed before setting it.
@@ -99,6 +99,9 @@ type Verifier struct {
 	issuer    string
 	revoked   RevocationChecker
 	devBypass bool
+	now       func() time.Time
+	leeway    time.Duration
+	verified  verifiedCache
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -117,6 +120,8 @@ func NewVerifier(opts Options) (*Verifier, error) {
 		issuer:    opts.Issuer,
 		revoked:   opts.Revoked,
 		devBypass: opts.DevBypass,
+		now:       opts.Now,
+		leeway:    max(opts.Leeway, 0),
 		cancel:    func() {},
 	}
 	if len(opts.HS256Secret) > 0 {
@@ -224,6 +229,29 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Claims, error) {
 	if raw == "" || len(raw) > maxTokenBytes {
 		return Claims{}, refuse(ReasonMalformed)
 	}
+	claims, err := v.check(ctx, raw)
+	if err != nil {
+		return Claims{}, err
+	}
+	if v.revoked != nil {
+		revoked, err := v.revoked.IsRevoked(ctx, RevocationKey(claims.JTI, raw))
+		if err != nil {
+			return Claims{}, fmt.Errorf("auth: revocation check: %w: %w", telemetry.ErrUnavailable, err)
+		}
+		if revoked {
+			return Claims{}, refuse(ReasonRevoked)
+		}
+	}
+	return claims, nil
+}
+
+// check verifies the signature and claims of raw, or finds it verified
+// already (until it expires, verifiedTTL at most).
+func (v *Verifier) check(ctx context.Context, raw string) (Claims, error) {
+	now := v.now()
+	if c, ok := v.verified.get(raw, now); ok {
+		return c, nil
+	}
 	var tc tokenClaims
 	_, err := v.parser.ParseWithClaims(raw, &tc, func(t *jwt.Token) (any, error) {
 		return v.keyFor(ctx, t)
@@ -234,16 +262,13 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Claims, error) {
 	if tc.Subject == "" {
 		return Claims{}, refuse(ReasonNoSubject)
 	}
-	if tc.ID != "" && v.revoked != nil {
-		revoked, err := v.revoked.IsRevoked(ctx, tc.ID)
-		if err != nil {
-			return Claims{}, fmt.Errorf("auth: revocation check: %w: %w", telemetry.ErrUnavailable, err)
-		}
-		if revoked {
-			return Claims{}, refuse(ReasonRevoked)
-		}
+	c := claimsOf(&tc)
+	until := now.Add(verifiedTTL)
+	if exp := c.ExpiresAt.Add(v.leeway); exp.Before(until) {
+		until = exp
 	}
-	return claimsOf(&tc), nil
+	v.verified.put(raw, c, until)
+	return c, nil
 }
 
 // keyFor pins the algorithm to the key: HS256 only with the configured

@@ -195,7 +195,7 @@ func TestVerifyAccepts(t *testing.T) {
 		{"ES256 via JWKS", sign(t, jwt.SigningMethodES256, ecKey, "ec-1", ok), want},
 		{"audience among several", sign(t, jwt.SigningMethodHS256, testSecret, "", with(ok, "aud", []string{"x", "authenticated"})),
 			withAud(want, "x", "authenticated")},
-		{"no jti skips revocation", sign(t, jwt.SigningMethodHS256, testSecret, "", with(ok, "jti", nil)), withJTI(want, "")},
+		{"no jti: checked by its digest, not revoked", sign(t, jwt.SigningMethodHS256, testSecret, "", with(ok, "jti", nil)), withJTI(want, "")},
 		{"no iat", sign(t, jwt.SigningMethodHS256, testSecret, "", with(ok, "iat", nil)), withIAT(want, time.Time{})},
 		// Leeway (30 s) at both edges of the window.
 		{"exp 29 s ago", sign(t, jwt.SigningMethodHS256, testSecret, "", with(ok, "exp", testNow.Add(-29*time.Second).Unix())),
@@ -330,5 +330,34 @@ func TestNewVerifierRejectsBadJWKSURL(t *testing.T) {
 				t.Errorf("err = %v, want telemetry.ErrInvalid", err)
 			}
 		})
+	}
+}
+
+// TestVerifiedTokensStillExpireAndRevoke: a token verified once is
+// remembered, but never past its expiry (plus leeway), and a revocation
+// made after it was remembered still refuses it.
+func TestVerifiedTokensStillExpireAndRevoke(t *testing.T) {
+	clk := newClock(testNow)
+	revoked := map[string]bool{}
+	v := newVerifier(t, auth.Options{HS256Secret: testSecret, Now: clk.Now, Revoked: fakeRevocations{revoked: revoked}})
+	tok := sign(t, jwt.SigningMethodHS256, testSecret, "", with(validClaims(), "exp", testNow.Add(10*time.Second).Unix()))
+	for range 2 {
+		if _, err := v.Verify(context.Background(), tok); err != nil {
+			t.Fatalf("fresh token refused: %v", err)
+		}
+	}
+	clk.Advance(10*time.Second + auth.DefaultLeeway)
+	if _, err := v.Verify(context.Background(), tok); auth.ReasonOf(err) != auth.ReasonExpired {
+		t.Errorf("remembered token past its expiry and leeway: %v, want %s", err, auth.ReasonExpired)
+	}
+
+	other := sign(t, jwt.SigningMethodHS256, testSecret, "", with(validClaims(), "jti", "jti-later"))
+	clk.ns.Store(testNow.UnixNano())
+	if _, err := v.Verify(context.Background(), other); err != nil {
+		t.Fatalf("fresh token refused: %v", err)
+	}
+	revoked["jti-later"] = true
+	if _, err := v.Verify(context.Background(), other); auth.ReasonOf(err) != auth.ReasonRevoked {
+		t.Errorf("remembered token revoked afterwards: %v, want %s", err, auth.ReasonRevoked)
 	}
 }

@@ -30,8 +30,8 @@ func BenchmarkLiveDataCrossMember(b *testing.B) {
 	addrs := freeClusterPorts(b, 2)
 	httpURL := make([]string, 2)
 	for i := range addrs {
-		p := startEvara(b, []string{"DATABASE_URL=" + url, "EVARA_ENCRYPTION_KEY=" + testKey, "EVARA_THINGSPEAK_URL=" + simURL,
-			"EVARA_CLUSTER_ADVERTISE=" + addrs[i], "EVARA_CLUSTER_MEMBERS=" + strings.Join(addrs, ",")}, "serve", "--addr", "127.0.0.1:0")
+		p := startEvara(b, apiEnv("DATABASE_URL="+url, "EVARA_ENCRYPTION_KEY="+testKey, "EVARA_THINGSPEAK_URL="+simURL,
+			"EVARA_CLUSTER_ADVERTISE="+addrs[i], "EVARA_CLUSTER_MEMBERS="+strings.Join(addrs, ",")), "serve", "--addr", "127.0.0.1:0")
 		addr, _ := p.waitFor(b, "evara serving", 30*time.Second)["addr"].(string)
 		httpURL[i] = "http://" + addr
 	}
@@ -47,7 +47,7 @@ func BenchmarkLiveDataCrossMember(b *testing.B) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	get := func(id telemetry.NodeID) time.Duration {
 		start := time.Now()
-		resp, err := client.Get(httpURL[0] + "/api/v1/devices/" + string(id) + "/live-data")
+		resp, err := authGet(client, httpURL[0]+"/api/v1/devices/"+string(id)+"/live-data")
 		if err != nil {
 			b.Fatal(err)
 		}

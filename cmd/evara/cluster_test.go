@@ -49,9 +49,9 @@ func TestClusterFailover(t *testing.T) {
 
 	addrs := freeClusterPorts(t, 3)
 	env := func(i int) []string {
-		return []string{"DATABASE_URL=" + url, "EVARA_ENCRYPTION_KEY=" + testKey, "EVARA_THINGSPEAK_URL=" + simURL,
-			"EVARA_UPSTREAM_RATE=" + strconv.Itoa(clusterBudget), "EVARA_UPSTREAM_BURST=6",
-			"EVARA_CLUSTER_ADVERTISE=" + addrs[i], "EVARA_CLUSTER_MEMBERS=" + strings.Join(addrs, ",")}
+		return apiEnv("DATABASE_URL="+url, "EVARA_ENCRYPTION_KEY="+testKey, "EVARA_THINGSPEAK_URL="+simURL,
+			"EVARA_UPSTREAM_RATE="+strconv.Itoa(clusterBudget), "EVARA_UPSTREAM_BURST=6",
+			"EVARA_CLUSTER_ADVERTISE="+addrs[i], "EVARA_CLUSTER_MEMBERS="+strings.Join(addrs, ","))
 	}
 	members := make([]*proc, 3)
 	httpURL := make([]string, 3)
@@ -230,7 +230,7 @@ func liveDataLoad(t *testing.T, baseURL, simURL string, nodes map[telemetry.Node
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	defer client.CloseIdleConnections()
 	get := func(id telemetry.NodeID) bool {
-		resp, err := client.Get(baseURL + "/api/v1/devices/" + string(id) + "/live-data")
+		resp, err := authGet(client, baseURL+"/api/v1/devices/"+string(id)+"/live-data")
 		if err != nil {
 			return false
 		}

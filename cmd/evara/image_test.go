@@ -106,6 +106,7 @@ func TestImageBinary(t *testing.T) {
 			"EVARA_HTTP_ADDR=127.0.0.1:0",
 			"EVARA_ENCRYPTION_KEY=k1:" + base64.StdEncoding.EncodeToString(key),
 			"DATABASE_URL=" + dbURL,
+			"SUPABASE_JWT_SECRET=" + testJWTSecret,    // production needs a way to verify tokens
 			"EVARA_THINGSPEAK_URL=http://127.0.0.1:9", // valid, unreachable, and never asked: there are no nodes
 		}
 		cmd.Dir = wd

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/evaratech/evara/api/auth"
+	"github.com/evaratech/evara/persistence/sqlitestore"
 )
 
 // These tests build the real binary and run it as an operator would.
@@ -29,6 +33,10 @@ func TestMain(m *testing.M) {
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		panic("build evara: " + err.Error() + "\n" + string(out))
+	}
+	opsToken, err = auth.Mint([]byte(testJWTSecret), auth.MintOptions{Subject: "ops", Email: opsEmail, TTL: 24 * time.Hour})
+	if err != nil {
+		panic(err)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -67,6 +75,59 @@ func TestUsage(t *testing.T) {
 	}
 	if out, _, code := evara(t, nil, "serve", "-h"); code != 0 || !strings.Contains(out, "--demo") {
 		t.Errorf("serve -h: exit %d, stdout %q", code, out)
+	}
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--help"}, []string{"  token ", "  users promote "}},
+		{[]string{"token", "-h"}, []string{"--sub", "--email", "--role", "--ttl", "EVARA_JWT_SECRET"}},
+		{[]string{"users", "promote", "-h"}, []string{"usage: evara users promote <email> [flags]", "--role", "--data-dir"}},
+	}
+	for _, tt := range tests {
+		out, _, code := evara(t, nil, tt.args...)
+		for _, want := range tt.want {
+			if code != 0 || !strings.Contains(out, want) {
+				t.Errorf("%s: exit %d, stdout lacks %q:\n%s", strings.Join(tt.args, " "), code, want, out)
+			}
+		}
+	}
+}
+
+// TestMainToken: `evara token` prints one JWT and nothing else on stdout,
+// and without a secret says which variable to set, exit 1.
+func TestMainToken(t *testing.T) {
+	const secret = "main-test-secret-0123456789abcdef"
+	out, stderr, code := evara(t, []string{"EVARA_JWT_SECRET=" + secret}, "token", "--sub", "user-1", "--email", "ada@example.com")
+	tok, ok := strings.CutSuffix(out, "\n")
+	if code != 0 || !ok || strings.Count(tok, ".") != 2 || strings.ContainsAny(tok, " \n") {
+		t.Fatalf("exit %d, stdout %q, stderr %q: want one JWT and a newline", code, out, stderr)
+	}
+	out, stderr, code = evara(t, nil, "token", "--sub", "user-1")
+	if code != 1 || out != "" || !strings.Contains(stderr, "EVARA_JWT_SECRET") {
+		t.Fatalf("without a secret: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+}
+
+// TestMainUsersPromote: the first superadmin, as an operator makes one on
+// the embedded store, with the flag after the email.
+func TestMainUsersPromote(t *testing.T) {
+	ctx, dir := context.Background(), t.TempDir()
+	st, err := sqlitestore.Open(ctx, dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = st.SyncProfile(ctx, "sub-ada", "ada@example.com", "Ada")
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"EVARA_DATA_DIR=" + dir}
+	if out, stderr, code := evara(t, env, "users", "promote", "ada@example.com", "--role", "superadmin"); code != 0 || out != "promoted ada@example.com to superadmin\n" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	if _, stderr, code := evara(t, env, "users", "promote", "ghost@example.com"); code != 1 || !strings.Contains(stderr, "they must sign in once first") {
+		t.Fatalf("unknown email: exit %d, stderr %q", code, stderr)
 	}
 }
 
@@ -112,7 +173,7 @@ func TestConfigCheck(t *testing.T) {
 // TestServeDemo is the newcomer's first command: serve with the built-in
 // simulator, /health answers ok, SIGTERM stops it cleanly.
 func TestServeDemo(t *testing.T) {
-	p := startEvara(t, nil, "serve", "--demo", "--addr", "127.0.0.1:0")
+	p := startEvara(t, apiEnv(), "serve", "--demo", "--addr", "127.0.0.1:0")
 	simURL, _ := p.waitFor(t, "demo simulator started", 10*time.Second)["url"].(string)
 	addr, _ := p.waitFor(t, "evara serving", 10*time.Second)["addr"].(string)
 
@@ -142,9 +203,14 @@ func TestServeDemo(t *testing.T) {
 	if cs.Totals.Members != 1 || cs.Totals.DeviceActors != 12 {
 		t.Errorf("cluster stats totals = %+v, want 1 member with 12 devices", cs.Totals)
 	}
-	out, errOut, code := evara(t, nil, "cluster", "status", "--url", "http://"+addr)
+	out, errOut, code := evara(t, []string{"EVARA_STATUS_TOKEN=" + opsToken}, "cluster", "status", "--url", "http://"+addr)
 	if code != 0 || !strings.Contains(out, "TOTAL") {
 		t.Errorf("cluster status: exit %d\n%s%s", code, out, errOut)
+	}
+	// Without a superadmin's token the command says what it needs.
+	out, errOut, code = evara(t, nil, "cluster", "status", "--url", "http://"+addr)
+	if code == 0 || !strings.Contains(errOut, "401") || !strings.Contains(errOut, "EVARA_STATUS_TOKEN") {
+		t.Errorf("cluster status without a token: exit %d\n%s%s", code, out, errOut)
 	}
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
@@ -168,7 +234,7 @@ func getJSON(t testing.TB, url string, v any) {
 }
 
 func getJSONErr(url string, v any) error {
-	resp, err := http.Get(url)
+	resp, err := authGet(http.DefaultClient, url)
 	if err != nil {
 		return err
 	}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os/exec"
 	"sync"
 	"syscall"
@@ -105,4 +107,32 @@ func (p *proc) kill() {
 	_ = p.cmd.Process.Kill()
 	err := <-p.done
 	p.done <- err
+}
+
+// testJWTSecret signs the tokens of process tests (32 bytes or more).
+const testJWTSecret = "process-test-secret-0123456789abcdef"
+
+// opsEmail is the superadmin of process tests: a server started with
+// apiEnv promotes it at its first request (EVARA_BOOTSTRAP_SUPERADMINS).
+const opsEmail = "ops@example.com"
+
+// opsToken is the superadmin's bearer token, minted by TestMain.
+var opsToken string
+
+// apiEnv is what a served member needs for the tests to call its API as
+// the superadmin: the token secret, the bootstrap superadmin, and a user
+// rate limit the load tests stay under.
+func apiEnv(env ...string) []string {
+	return append([]string{"SUPABASE_JWT_SECRET=" + testJWTSecret, "EVARA_BOOTSTRAP_SUPERADMINS=" + opsEmail,
+		"EVARA_RATE_LIMIT_USER=100000000"}, env...)
+}
+
+// authGet sends GET url with the superadmin's token.
+func authGet(client *http.Client, url string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+opsToken)
+	return client.Do(req)
 }

@@ -18,8 +18,8 @@ type Build struct {
 }
 
 // Run executes cfg.Command until it finishes or ctx is cancelled (a signal).
-// Human-facing output (version, config check, cluster status) goes to
-// stdout; everything else is logged.
+// Human-facing output (version, config check, cluster status, token,
+// users promote) goes to stdout; everything else is logged.
 func Run(ctx context.Context, cfg config.Config, build Build, log *slog.Logger, stdout io.Writer) error {
 	if cfg.Command == config.CmdConfigCheck {
 		return configCheck(cfg, stdout)
@@ -42,6 +42,12 @@ func Run(ctx context.Context, cfg config.Config, build Build, log *slog.Logger, 
 		return migrate(ctx, cfg, log, stdout)
 	case config.CmdClusterStat:
 		return clusterStatus(ctx, cfg, stdout)
+	case config.CmdToken:
+		return mintToken(cfg, stdout)
+	case config.CmdUsersPromote:
+		return usersPromote(ctx, cfg, log, stdout)
+	case config.CmdBenchWS:
+		return benchWS(ctx, cfg, stdout)
 	}
 	return fmt.Errorf("unknown command %q", cfg.Command)
 }

@@ -36,7 +36,7 @@ const (
 func clusterStatus(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, clusterStatusTimeout)
 	defer cancel()
-	stats, body, err := fetchClusterStats(ctx, cfg.StatusURL)
+	stats, body, err := fetchClusterStats(ctx, cfg.StatusURL, cfg.StatusToken.Reveal())
 	if err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func clusterStatus(ctx context.Context, cfg config.Config, stdout io.Writer) err
 
 // fetchClusterStats GETs the stats of the member at base and returns them
 // decoded and as received.
-func fetchClusterStats(ctx context.Context, base string) (cluster.Stats, []byte, error) {
+func fetchClusterStats(ctx context.Context, base, token string) (cluster.Stats, []byte, error) {
 	var stats cluster.Stats
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -68,6 +68,9 @@ func fetchClusterStats(ctx context.Context, base string) (cluster.Stats, []byte,
 		return stats, nil, err
 	}
 	req.Header.Set("Accept", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	// A transport of its own, closed on return: a one-shot command leaves
 	// no idle connection behind.
 	tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -91,7 +94,12 @@ func fetchClusterStats(ctx context.Context, base string) (cluster.Stats, []byte,
 	if len(body) > maxStatsBody {
 		return stats, nil, fmt.Errorf("%s answered more than %d bytes", endpoint, maxStatsBody)
 	}
-	if resp.StatusCode != http.StatusOK {
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return stats, nil, fmt.Errorf("%w; the stats are a superadmin's: set EVARA_STATUS_TOKEN to one's bearer token (evara token --sub <id>, after evara users promote)",
+			answerError(endpoint, resp.Status, body))
+	default:
 		return stats, nil, answerError(endpoint, resp.Status, body)
 	}
 	if err := json.Unmarshal(body, &stats); err != nil {

@@ -2,8 +2,16 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/evaratech/evara/cluster"
+	"github.com/evaratech/evara/internal/keyring"
+	"github.com/evaratech/evara/internal/telemetry"
+	"github.com/evaratech/evara/internal/webhook"
 )
 
 // retentionEvery is how often the retention job runs. Partitions are
@@ -39,4 +47,25 @@ func runRetention(ctx context.Context, r retention, log *slog.Logger) error {
 		case <-time.After(retentionEvery):
 		}
 	}
+}
+
+// webhookDispatcherKey is hashed over the members like a device id: its
+// owner sends the webhooks.
+const webhookDispatcherKey telemetry.NodeID = "webhook-dispatcher"
+
+// newWebhookDispatcher returns the dispatcher of the webhook deliveries,
+// nil when the store keeps none. Only one may send per database (the
+// store does not claim deliveries): in a cluster, the member that owns
+// the dispatcher's key by rendezvous hashing, as it would own a device.
+func newWebhookDispatcher(st any, kr *keyring.Keyring, member *cluster.Member, reg prometheus.Registerer, log *slog.Logger) (*webhook.Dispatcher, error) {
+	ws, ok := st.(webhook.Store)
+	if !ok {
+		return nil, nil
+	}
+	active := func() bool { return member.Owner(webhookDispatcherKey) == member.Address() }
+	d, err := webhook.NewDispatcher(ws, kr, webhook.Options{Logger: log.With("component", "webhooks"), Registerer: reg, Active: active})
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: %w", err)
+	}
+	return d, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/evaratech/evara/actors/limiter"
+	"github.com/evaratech/evara/api"
 	"github.com/evaratech/evara/internal/config"
 	"github.com/evaratech/evara/internal/keyring"
 	"github.com/evaratech/evara/internal/telemetry"
@@ -82,8 +83,8 @@ func TestProvisioningReachesTheDevices(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitDevices(t, rt, 1)
-	if _, err := rt.LiveData(ctx, key); !errors.Is(err, telemetry.ErrNotFound) {
-		t.Errorf("live data of a deleted node: %v, want not found", err)
+	if _, err := rt.store.GetNode(ctx, telemetry.Scope{All: true}, key); !errors.Is(err, telemetry.ErrNotFound) {
+		t.Errorf("a deleted node: %v, want not found", err)
 	}
 }
 
@@ -108,7 +109,11 @@ func waitDevices(t *testing.T, rt *deviceRuntime, want int) {
 func waitLive(t *testing.T, rt *deviceRuntime, key string, ok func(liveData) bool) liveData {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		l, err := rt.LiveData(context.Background(), key)
+		var l api.LiveData
+		n, err := rt.store.GetNode(context.Background(), telemetry.Scope{All: true}, key)
+		if err == nil {
+			l, err = rt.LiveData(context.Background(), n)
+		}
 		got := liveData{EntryID: l.EntryID, Metrics: l.Metrics}
 		if err == nil && ok(got) {
 			return got

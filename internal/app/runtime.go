@@ -49,6 +49,7 @@ type deviceRuntime struct {
 	limiter   *actor.PID
 	placement *actor.PID
 	client    *thingspeak.Client
+	live      *liveSessions // the WebSocket connections' session actors
 	store     store
 	timeout   time.Duration // of the writer's flush at stop
 }
@@ -74,6 +75,7 @@ func startRuntime(d runtimeDeps) (rt *deviceRuntime, err error) {
 		return nil, err
 	}
 	rt.router = cluster.NewRouter(system, rt.member)
+	rt.live = newLiveSessions(system, rt.member)
 	hold := time.Duration(0)
 	if cl.Mode() != config.ProviderSingle {
 		hold = joinHold
@@ -90,7 +92,10 @@ func startRuntime(d runtimeDeps) (rt *deviceRuntime, err error) {
 		},
 	}), limiter.Name)
 	if err == nil {
-		_, err = system.Root.SpawnNamed(cluster.StatsProps(cluster.StatsOptions{Member: rt.member, Limiter: rt.limiter}), cluster.StatsName)
+		_, err = system.Root.SpawnNamed(rt.live.relayProps(), relayName)
+	}
+	if err == nil {
+		_, err = system.Root.SpawnNamed(cluster.StatsProps(cluster.StatsOptions{Member: rt.member, Limiter: rt.limiter, Sessions: rt.live.Count}), cluster.StatsName)
 	}
 	if err == nil {
 		rt.placement, err = system.Root.SpawnNamed(cluster.PlacementProps(cluster.PlacementOptions{
@@ -138,26 +143,18 @@ func (r *deviceRuntime) stop() error {
 
 // LiveData answers GET /devices/{id}/live-data from the device actor,
 // wherever it runs: never an upstream call.
-func (r *deviceRuntime) LiveData(ctx context.Context, idOrKey string) (api.LiveData, error) {
-	n, err := r.store.GetNode(ctx, telemetry.Scope{All: true}, idOrKey)
-	if err != nil {
-		return api.LiveData{}, err
-	}
-	out := api.LiveData{DeviceID: string(n.ID), Status: string(n.Status), Metrics: map[string]float64{}}
-	if n.ChannelID <= 0 { // no channel, no device: nothing live yet
-		return out, nil
-	}
+func (r *deviceRuntime) LiveData(ctx context.Context, n telemetry.Node) (api.LiveData, error) {
 	l, err := r.router.Latest(ctx, n.ID)
 	if err != nil {
 		return api.LiveData{}, err
 	}
-	out.Status, out.EntryID = l.GetStatus(), l.GetEntryId()
+	out := api.LiveData{DeviceID: string(n.ID), Status: l.GetStatus(), EntryID: l.GetEntryId(), Metrics: l.GetMetrics()}
 	if ms := l.GetTimestampUnixMs(); ms > 0 {
 		t := time.UnixMilli(ms).UTC()
 		out.Timestamp = &t
 	}
-	if l.GetMetrics() != nil {
-		out.Metrics = l.GetMetrics()
+	if out.Metrics == nil {
+		out.Metrics = map[string]float64{}
 	}
 	return out, nil
 }

@@ -16,7 +16,20 @@ import (
 	"github.com/evaratech/evara/persistence/sqlitestore"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// fasthttp (under fiber) keeps one process-wide goroutine that refreshes
+		// the Date header, started once and never stopped.
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+		// fasthttp's worker-pool cleaner notices Stop only after its current
+		// sleep (MaxIdleWorkerDuration, 10s); it then exits.
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+		// protoactor's dead-letter log throttle sleeps out its period after
+		// an actor system stops, then exits (ignored in actors/device and
+		// cluster the same way).
+		goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"),
+	)
+}
 
 // TestRuntimeStoresEveryEntry runs the device runtime as serve wires it —
 // limiter, devices, writer, the embedded store — against the simulator

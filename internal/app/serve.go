@@ -8,13 +8,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/evaratech/evara/api"
 	"github.com/evaratech/evara/internal/config"
 	"github.com/evaratech/evara/internal/thingspeak/sim"
 )
@@ -53,22 +51,33 @@ func serve(ctx context.Context, cfg config.Config, build Build, log *slog.Logger
 	}
 	stack.push("actors", rt.stop)
 
+	if err := bootstrapSuperadmins(ctx, st, cfg.API.BootstrapSuperadmins, log); err != nil {
+		return err
+	}
+	srv, err := buildAPI(ctx, apiDeps{
+		cfg: cfg, store: st, keys: kr, runtime: rt, upstream: upstream, build: build, metrics: reg, log: log,
+		health: &healthReporter{demo: cfg.Demo, upstream: upstream, redis: cfg.RedisURL.IsSet(), database: engine},
+	})
+	if err != nil {
+		return err
+	}
+	stack.push("api", srv.close)
+	webhooks, err := newWebhookDispatcher(st, kr, rt.member, reg, log)
+	if err != nil {
+		return err
+	}
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("http listen: %w", err)
 	}
-	srv := api.New(api.Options{
-		Logger:     log,
-		Health:     &healthReporter{demo: cfg.Demo, upstream: upstream, redis: cfg.RedisURL.IsSet(), database: engine},
-		Build:      api.BuildInfo{Version: build.Version, Commit: build.Commit, Go: runtime.Version()},
-		Runtime:    rt,
-		Registerer: reg,
-		Gatherer:   reg,
-	})
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(ln) })
 	if r, ok := st.(retention); ok {
 		g.Go(func() error { return runRetention(gctx, r, log.With("component", "retention")) })
+	}
+	if webhooks != nil {
+		// Stops with the errgroup, so before the store closes.
+		g.Go(func() error { return webhooks.Run(gctx) })
 	}
 	g.Go(func() error {
 		<-gctx.Done()

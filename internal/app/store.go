@@ -15,6 +15,7 @@ import (
 
 	"github.com/evaratech/evara/actors/device"
 	"github.com/evaratech/evara/actors/writer"
+	"github.com/evaratech/evara/api"
 	"github.com/evaratech/evara/internal/config"
 	"github.com/evaratech/evara/internal/keyring"
 	"github.com/evaratech/evara/internal/telemetry"
@@ -24,13 +25,13 @@ import (
 
 // store is what the composition root needs from either engine.
 type store interface {
+	api.Store // the dashboard's routes
+	GetProfileByEmail(ctx context.Context, email string) (telemetry.UserProfile, error)
 	writer.Store
 	device.Store // LatestReading, SetNodeStatus
 	RuntimeNodes(ctx context.Context) ([]telemetry.Node, error)
 	NodeChangesSince(ctx context.Context, sinceMs int64) ([]telemetry.NodeChange, error)
 	PruneNodeChanges(ctx context.Context, before time.Time) (int64, error)
-	CreateNode(ctx context.Context, n *telemetry.Node) error
-	GetNode(ctx context.Context, scope telemetry.Scope, idOrKey string) (telemetry.Node, error)
 	Close() error
 }
 

@@ -18,7 +18,11 @@ type UsageError struct {
 func (e *UsageError) Error() string { return e.Err.Error() }
 func (e *UsageError) Unwrap() error { return e.Err }
 
-var commands = []string{CmdServe, CmdSim, CmdMigrate, CmdVersion, CmdConfigCheck, CmdKeysRotate, CmdClusterStat}
+var commands = []string{CmdServe, CmdSim, CmdMigrate, CmdVersion, CmdConfigCheck, CmdKeysRotate, CmdClusterStat, CmdToken, CmdUsersPromote, CmdBenchWS}
+
+// interspersed are the commands whose flags may also follow their
+// positional arguments, as in `evara users promote a@b.c --role customer`.
+var interspersed = []string{CmdUsersPromote}
 
 // Load reads the command and its settings from args (without the program
 // name) and getenv. Flags override the environment, which overrides the
@@ -54,7 +58,8 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 			fs.Var(s.value, s.flag, s.usage)
 		}
 	}
-	if err := fs.Parse(rest); err != nil {
+	positional, err := parseFlags(fs, rest, oneOf(cmd, interspersed...))
+	if err != nil {
 		return c, &UsageError{Err: err, Text: Usage(cmd)}
 	}
 	fs.Visit(func(f *flag.Flag) {
@@ -64,8 +69,32 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 			}
 		}
 	})
-	c.Args = fs.Args()
+	c.Args = positional
 	return c, nil
+}
+
+// parseFlags parses args with fs and returns the positional arguments. Go's
+// flag package stops at the first of them; with interspersed, parsing
+// resumes after each one, until the end or a "--".
+func parseFlags(fs *flag.FlagSet, args []string, interspersed bool) ([]string, error) {
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if !interspersed {
+		return fs.Args(), nil
+	}
+	var positional []string
+	for rest := fs.Args(); len(rest) > 0; rest = fs.Args() {
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+	}
+	return positional, nil
 }
 
 func splitCommand(args []string) (string, []string, error) {
@@ -75,13 +104,13 @@ func splitCommand(args []string) (string, []string, error) {
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
 		return "", nil, flag.ErrHelp
-	case "config", "keys", "cluster":
+	case "config", "keys", "cluster", "users", "bench":
 		for _, c := range commands {
 			if len(args) >= 2 && args[0]+" "+args[1] == c {
 				return c, args[2:], nil
 			}
 		}
-		return "", nil, fmt.Errorf("unknown command %q: did you mean \"config check\", \"keys rotate\" or \"cluster status\"?", args[0])
+		return "", nil, fmt.Errorf("unknown command %q: did you mean \"config check\", \"keys rotate\", \"cluster status\", \"users promote\" or \"bench ws\"?", args[0])
 	}
 	for _, c := range commands {
 		if args[0] == c {
@@ -102,11 +131,18 @@ func Usage(cmd string) string {
 		b.WriteString("  config check   print the effective configuration (secrets redacted) and validate it\n")
 		b.WriteString("  keys rotate    re-seal every stored credential under the active EVARA_ENCRYPTION_KEY key\n")
 		b.WriteString("  cluster status show the members of the cluster and their device actors, breakers and upstream budget\n")
+		b.WriteString("  token          mint a development token signed with EVARA_JWT_SECRET: evara token --sub <id> [--email …] [--ttl 1h]\n")
+		b.WriteString("  users promote  give a signed-in user a role: evara users promote <email> [--role superadmin]\n")
+		b.WriteString("  bench ws       load a member with WebSocket sessions and report delivery rate, latency, memory and CPU\n")
 		b.WriteString("  version        print the version\n\n")
 		b.WriteString("`evara <command> -h` lists a command's flags; every flag also has an EVARA_* variable.\n")
 		return b.String()
 	}
-	fmt.Fprintf(&b, "usage: evara %s [flags]\n\nflags and environment:\n", cmd)
+	synopsis := "[flags]"
+	if cmd == CmdUsersPromote {
+		synopsis = "<email> [flags]"
+	}
+	fmt.Fprintf(&b, "usage: evara %s %s\n\nflags and environment:\n", cmd, synopsis)
 	c := Default()
 	for _, s := range settings(&c) {
 		if !s.appliesTo(cmd) {

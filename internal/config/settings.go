@@ -23,19 +23,36 @@ type setting struct {
 // settings declares every setting of c, bound to its fields.
 func settings(c *Config) []setting {
 	serving := []string{CmdServe, CmdMigrate, CmdConfigCheck, CmdKeysRotate}
+	storing := []string{CmdServe, CmdMigrate, CmdConfigCheck, CmdKeysRotate, CmdUsersPromote}
 	everywhere := []string{CmdServe, CmdSim, CmdMigrate, CmdConfigCheck, CmdKeysRotate}
+	logging := []string{CmdServe, CmdSim, CmdMigrate, CmdConfigCheck, CmdKeysRotate, CmdUsersPromote}
 	simulating := []string{CmdServe, CmdSim, CmdConfigCheck}
 	polling := []string{CmdServe, CmdConfigCheck}
+	api := []string{CmdServe, CmdConfigCheck}
+	signing := []string{CmdServe, CmdMigrate, CmdConfigCheck, CmdKeysRotate, CmdToken}
+	verifying := []string{CmdServe, CmdConfigCheck, CmdToken}
 	return []setting{
-		{env: []string{"EVARA_ENV"}, flag: "env", usage: "environment: development or production", value: (*stringValue)(&c.Env), cmds: everywhere},
-		{env: []string{"EVARA_LOG_LEVEL", "LOG_LEVEL"}, flag: "log-level", usage: "log level: debug, info, warn or error", value: (*stringValue)(&c.LogLevel), cmds: everywhere},
-		{env: []string{"EVARA_LOG_FORMAT"}, flag: "log-format", usage: "log format: auto (text on a terminal, else JSON), json or text", value: (*stringValue)(&c.LogFormat), cmds: everywhere},
+		{env: []string{"EVARA_ENV"}, flag: "env", usage: "environment: development or production", value: (*stringValue)(&c.Env), cmds: logging},
+		{env: []string{"EVARA_LOG_LEVEL", "LOG_LEVEL"}, flag: "log-level", usage: "log level: debug, info, warn or error", value: (*stringValue)(&c.LogLevel), cmds: logging},
+		{env: []string{"EVARA_LOG_FORMAT"}, flag: "log-format", usage: "log format: auto (text on a terminal, else JSON), json or text", value: (*stringValue)(&c.LogFormat), cmds: logging},
 		{env: []string{"EVARA_HTTP_ADDR"}, flag: "addr", usage: "HTTP listen address", value: (*stringValue)(&c.HTTPAddr), cmds: []string{CmdServe, CmdConfigCheck}},
 		{env: []string{"EVARA_SHUTDOWN_TIMEOUT"}, flag: "shutdown-timeout", usage: "longest graceful shutdown", value: (*durationValue)(&c.ShutdownTimeout), cmds: everywhere},
-		{env: []string{"EVARA_DATA_DIR"}, flag: "data-dir", usage: "directory of the embedded store (used when DATABASE_URL is empty)", value: (*stringValue)(&c.DataDir), cmds: serving},
-		{env: []string{"EVARA_DATABASE_URL", "DATABASE_URL"}, usage: "PostgreSQL URL; empty selects the embedded store", value: (*secretValue)(&c.DatabaseURL), secret: true, url: true, cmds: serving},
+		{env: []string{"EVARA_DATA_DIR"}, flag: "data-dir", usage: "directory of the embedded store (used when DATABASE_URL is empty)", value: (*stringValue)(&c.DataDir), cmds: storing},
+		{env: []string{"EVARA_DATABASE_URL", "DATABASE_URL"}, usage: "PostgreSQL URL; empty selects the embedded store", value: (*secretValue)(&c.DatabaseURL), secret: true, url: true, cmds: storing},
 		{env: []string{"EVARA_REDIS_URL", "REDIS_URL"}, usage: "Redis URL; empty selects in-process caches and rate limits", value: (*secretValue)(&c.RedisURL), secret: true, url: true, cmds: serving},
-		{env: []string{"EVARA_JWT_SECRET", "SUPABASE_JWT_SECRET"}, usage: "HS256 secret of Supabase-issued JWTs (at least 32 bytes)", value: (*secretValue)(&c.JWTSecret), secret: true, cmds: serving},
+		{env: []string{"EVARA_JWT_SECRET", "SUPABASE_JWT_SECRET"}, usage: "HS256 secret of Supabase-issued JWTs (at least 32 bytes), also the key of `evara token`; production needs it or EVARA_JWKS_URL", value: (*secretValue)(&c.JWTSecret), secret: true, cmds: signing},
+		{env: []string{"EVARA_JWKS_URL"}, flag: "jwks-url", usage: "JWKS URL of the identity provider: the keys of its ES256/RS256 tokens", value: (*stringValue)(&c.API.JWKSURL), cmds: api},
+		{env: []string{"EVARA_JWT_AUDIENCE"}, flag: "jwt-audience", usage: "audience (aud) every token must carry", value: (*stringValue)(&c.API.Audience), cmds: verifying},
+		{env: []string{"EVARA_JWT_ISSUER"}, flag: "jwt-issuer", usage: "issuer (iss) every token must carry; empty: not checked", value: (*stringValue)(&c.API.Issuer), cmds: verifying},
+		{env: []string{"EVARA_DEV_BYPASS"}, flag: "dev-bypass", usage: "accept the old dashboard's unsigned dev-bypass-… tokens (refused with EVARA_ENV=production)", value: (*boolValue)(&c.API.DevBypass), cmds: api},
+		{env: []string{"EVARA_BOOTSTRAP_SUPERADMINS"}, flag: "bootstrap-superadmins", usage: "emails, comma-separated, made superadmin at start and at login (the user must have signed in once)", value: (*listValue)(&c.API.BootstrapSuperadmins), cmds: api},
+		{env: []string{"EVARA_CORS_ORIGINS"}, flag: "cors-origins", usage: "origins (scheme://host[:port]) the browser may call the API from, comma-separated; empty: no cross-origin access", value: (*listValue)(&c.API.CORSOrigins), cmds: api},
+		{env: []string{"EVARA_RATE_LIMIT_USER"}, flag: "rate-limit-user", usage: "API requests per minute per user, shared by all replicas", value: (*intValue)(&c.API.UserRate), cmds: api},
+		{env: []string{"EVARA_RATE_LIMIT_ANON"}, flag: "rate-limit-anon", usage: "API requests per minute per client IP for calls without a valid token", value: (*intValue)(&c.API.AnonRate), cmds: api},
+		{env: []string{"EVARA_IP_ALLOW"}, flag: "ip-allow", usage: "CIDRs (or single addresses), comma-separated; when set, only these may call (health and metrics excepted)", value: (*listValue)(&c.API.IPAllow), cmds: api},
+		{env: []string{"EVARA_IP_DENY"}, flag: "ip-deny", usage: "CIDRs (or single addresses), comma-separated, that are refused", value: (*listValue)(&c.API.IPDeny), cmds: api},
+		{env: []string{"EVARA_TRUSTED_PROXIES"}, flag: "trusted-proxies", usage: "CIDRs (or single addresses) of the proxies whose X-Forwarded-For is believed; empty: the peer address counts", value: (*listValue)(&c.API.TrustedProxies), cmds: api},
+		{env: []string{"EVARA_BODY_LIMIT"}, flag: "body-limit", usage: "largest request body in bytes (1 KiB to 64 MiB)", value: (*intValue)(&c.API.BodyLimit), cmds: api},
 		{env: []string{"EVARA_ENCRYPTION_KEY"}, usage: "AES-256 keys sealing channel keys at rest: id:base64[,oldid:base64…], active first; required in production", value: (*secretValue)(&c.EncryptionKey), secret: true, cmds: serving},
 		{env: []string{"EVARA_THINGSPEAK_URL"}, flag: "thingspeak-url", usage: "ThingSpeak read API base URL (ignored with --demo)", value: (*stringValue)(&c.ThingSpeakURL), cmds: serving},
 		{env: []string{"EVARA_THINGSPEAK_TIMEOUT"}, flag: "thingspeak-timeout", usage: "timeout of one upstream request", value: (*durationValue)(&c.ThingSpeakTimeout), cmds: serving},
@@ -48,7 +65,19 @@ func settings(c *Config) []setting {
 		{env: []string{"EVARA_CLUSTER_MEMBERS"}, flag: "cluster-members", usage: "static provider: every member's host:port, comma-separated, this one included", value: (*listValue)(&c.Cluster.Members), cmds: polling},
 		{env: []string{"EVARA_DEMO"}, flag: "demo", usage: "run the built-in ThingSpeak simulator with demo channels", value: (*boolValue)(&c.Demo), cmds: []string{CmdServe, CmdConfigCheck}},
 		{env: []string{"EVARA_STATUS_URL"}, flag: "url", usage: "base URL of the member to ask (its HTTP address)", value: (*stringValue)(&c.StatusURL), cmds: []string{CmdClusterStat}},
+		{env: []string{"EVARA_STATUS_TOKEN"}, usage: "bearer token of a superadmin for `evara cluster status` (evara token mints one)", value: (*secretValue)(&c.StatusToken), secret: true, cmds: []string{CmdClusterStat}},
 		{env: []string{"EVARA_STATUS_JSON"}, flag: "json", usage: "print JSON instead of a table", value: (*boolValue)(&c.JSON), cmds: []string{CmdClusterStat}},
+		{env: []string{"EVARA_TOKEN_SUB"}, flag: "sub", usage: "user id (sub) of the token; required", value: (*stringValue)(&c.Token.Sub), cmds: []string{CmdToken}},
+		{env: []string{"EVARA_TOKEN_EMAIL"}, flag: "email", usage: "email claim of the token", value: (*stringValue)(&c.Token.Email), cmds: []string{CmdToken}},
+		{env: []string{"EVARA_TOKEN_ROLE"}, flag: "role", usage: "role claim of the token, for display only: the server takes roles from users_profiles (evara users promote)", value: (*stringValue)(&c.Token.Role), cmds: []string{CmdToken}},
+		{env: []string{"EVARA_TOKEN_TTL"}, flag: "ttl", usage: "lifetime of the token", value: (*durationValue)(&c.Token.TTL), cmds: []string{CmdToken}},
+		{env: []string{"EVARA_PROMOTE_ROLE"}, flag: "role", usage: "role to give: superadmin or customer (scoped roles are given in the dashboard)", value: (*stringValue)(&c.Promote.Role), cmds: []string{CmdUsersPromote}},
+		{env: []string{"EVARA_BENCH_URL"}, flag: "url", usage: "base URL of the member `evara bench ws` loads", value: (*stringValue)(&c.BenchWS.URL), cmds: []string{CmdBenchWS}},
+		{env: []string{"EVARA_BENCH_TOKEN"}, usage: "bearer token of a superadmin for `evara bench ws` (evara token mints one)", value: (*secretValue)(&c.BenchWS.Token), secret: true, cmds: []string{CmdBenchWS}},
+		{env: []string{"EVARA_BENCH_SESSIONS"}, flag: "sessions", usage: "WebSocket sessions `evara bench ws` opens", value: (*intValue)(&c.BenchWS.Sessions), cmds: []string{CmdBenchWS}},
+		{env: []string{"EVARA_BENCH_TOPICS"}, flag: "topics", usage: "devices each session follows", value: (*intValue)(&c.BenchWS.Topics), cmds: []string{CmdBenchWS}},
+		{env: []string{"EVARA_BENCH_DURATION"}, flag: "duration", usage: "how long the load is measured once every session is connected", value: (*durationValue)(&c.BenchWS.Duration), cmds: []string{CmdBenchWS}},
+		{env: []string{"EVARA_BENCH_CONNECT_RATE"}, flag: "connect-rate", usage: "new connections per second while ramping up", value: (*intValue)(&c.BenchWS.ConnectRate), cmds: []string{CmdBenchWS}},
 		{env: []string{"EVARA_SIM_ADDR"}, flag: "addr", usage: "listen address of the simulator", value: (*stringValue)(&c.Sim.Addr), cmds: []string{CmdSim}},
 		{env: []string{"EVARA_SIM_CHANNELS"}, flag: "channels", usage: "number of simulated channels", value: (*intValue)(&c.Sim.Channels), cmds: simulating},
 		{env: []string{"EVARA_SIM_PERIOD"}, flag: "period", usage: "interval between new entries of a simulated channel", value: (*durationValue)(&c.Sim.Period), cmds: simulating},

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/evaratech/evara/internal/keyring"
+	"github.com/evaratech/evara/internal/telemetry"
 )
 
 // Validate reports every problem of c at once (errors.Join), or nil.
@@ -27,8 +28,19 @@ func (c Config) Validate() error {
 	check(oneOf(c.LogFormat, "auto", "json", "text"), "EVARA_LOG_FORMAT: %q is not auto, json or text", c.LogFormat)
 	check(c.ShutdownTimeout > 0, "EVARA_SHUTDOWN_TIMEOUT: must be positive")
 
-	if c.Command == CmdServe || c.Command == CmdConfigCheck || c.Command == CmdMigrate || c.Command == CmdKeysRotate {
+	switch c.Command {
+	case CmdServe, CmdConfigCheck:
 		problems = append(problems, c.validateServe()...)
+		problems = append(problems, c.validateAPI()...)
+	case CmdMigrate, CmdKeysRotate:
+		problems = append(problems, c.validateServe()...)
+	case CmdToken:
+		problems = append(problems, c.validateToken()...)
+	case CmdUsersPromote:
+		problems = append(problems, c.validateStore()...)
+		problems = append(problems, c.Promote.validate()...)
+	case CmdBenchWS:
+		problems = append(problems, c.BenchWS.validate()...)
 	}
 	if c.Command == CmdSim || c.Demo {
 		problems = append(problems, c.Sim.validate(c.Command == CmdSim)...)
@@ -41,15 +53,11 @@ func (c Config) validateServe() []error {
 	if err := checkAddr(c.HTTPAddr); err != nil {
 		problems = append(problems, fmt.Errorf("EVARA_HTTP_ADDR: %w", err))
 	}
-	if c.DatabaseURL.IsSet() && !validDatabaseURL(c.DatabaseURL.Reveal()) {
-		problems = append(problems, errors.New("DATABASE_URL: not a postgres:// URL or key=value connection string"))
-	}
+	problems = append(problems, c.validateStore()...)
 	if c.RedisURL.IsSet() && !validURL(c.RedisURL.Reveal(), "redis", "rediss", "unix") {
 		problems = append(problems, errors.New("REDIS_URL: not a redis://, rediss:// or unix:// URL"))
 	}
-	if c.JWTSecret.IsSet() && len(c.JWTSecret.Reveal()) < 32 {
-		problems = append(problems, errors.New("SUPABASE_JWT_SECRET: shorter than 32 bytes"))
-	}
+	problems = append(problems, c.validateJWTSecret()...)
 	if c.EncryptionKey.IsSet() {
 		if _, err := keyring.Parse(c.EncryptionKey.Reveal()); err != nil {
 			problems = append(problems, fmt.Errorf("EVARA_ENCRYPTION_KEY: %w", err))
@@ -76,10 +84,56 @@ func (c Config) validateServe() []error {
 		problems = append(problems, errors.New("EVARA_DEMO: the demo simulator cannot run with EVARA_ENV=production"))
 	}
 	problems = append(problems, c.validateCluster()...)
+	return problems
+}
+
+// validateStore checks the settings that select and reach the store.
+func (c Config) validateStore() []error {
+	var problems []error
+	if c.DatabaseURL.IsSet() && !validDatabaseURL(c.DatabaseURL.Reveal()) {
+		problems = append(problems, errors.New("DATABASE_URL: not a postgres:// URL or key=value connection string"))
+	}
 	if c.DataDir == "" && !c.DatabaseURL.IsSet() {
 		problems = append(problems, errors.New("EVARA_DATA_DIR: empty, and no DATABASE_URL is set"))
 	}
 	return problems
+}
+
+// minJWTSecret is the shortest HS256 secret accepted: RFC 7518 §3.2 wants
+// a key at least as long as the hash (256 bits).
+const minJWTSecret = 32
+
+func (c Config) validateJWTSecret() []error {
+	if c.JWTSecret.IsSet() && len(c.JWTSecret.Reveal()) < minJWTSecret {
+		return []error{fmt.Errorf("EVARA_JWT_SECRET/SUPABASE_JWT_SECRET: shorter than %d bytes", minJWTSecret)}
+	}
+	return nil
+}
+
+func (c Config) validateToken() []error {
+	problems := c.validateJWTSecret()
+	if !c.JWTSecret.IsSet() {
+		problems = append(problems, errors.New("EVARA_JWT_SECRET: evara token signs with the HS256 secret the server verifies with; set EVARA_JWT_SECRET (or SUPABASE_JWT_SECRET)"))
+	}
+	if c.Token.Sub == "" {
+		problems = append(problems, errors.New("EVARA_TOKEN_SUB: --sub (the user id the token is for) is required"))
+	}
+	if c.Token.TTL <= 0 {
+		problems = append(problems, fmt.Errorf("EVARA_TOKEN_TTL: %s is not a positive duration", c.Token.TTL))
+	}
+	return problems
+}
+
+func (p PromoteCmd) validate() []error {
+	switch p.Role {
+	case telemetry.RoleSuperadmin, telemetry.RoleCustomer:
+		return nil
+	case telemetry.RoleDistributor, telemetry.RoleCommunityAdmin:
+		// PromoteByEmail sets the role alone; a scoped role needs its
+		// distributor or community too, which only the dashboard sets.
+		return []error{fmt.Errorf("EVARA_PROMOTE_ROLE: %s needs a scope: give it in the dashboard (PUT /api/v1/users/{id}/role)", p.Role)}
+	}
+	return []error{fmt.Errorf("EVARA_PROMOTE_ROLE: %q is not superadmin or customer", p.Role)}
 }
 
 func (s Sim) validate(standalone bool) []error {
@@ -206,4 +260,27 @@ func checkHostPort(addr string) error {
 		return fmt.Errorf("%q needs a host and a port between 1 and 64535", addr)
 	}
 	return nil
+}
+
+func (b BenchWSCmd) validate() []error {
+	var problems []error
+	if !validURL(b.URL, "http", "https") {
+		problems = append(problems, fmt.Errorf("EVARA_BENCH_URL: %q is not an http(s) URL of a member", b.URL))
+	}
+	if !b.Token.IsSet() {
+		problems = append(problems, errors.New("EVARA_BENCH_TOKEN: a superadmin's bearer token is required (evara token --sub <id>, after evara users promote)"))
+	}
+	if b.Sessions < 1 || b.Sessions > 100_000 {
+		problems = append(problems, fmt.Errorf("EVARA_BENCH_SESSIONS: %d is outside 1 to 100000", b.Sessions))
+	}
+	if b.Topics < 1 || b.Topics > 256 {
+		problems = append(problems, fmt.Errorf("EVARA_BENCH_TOPICS: %d is outside 1 to 256 (a connection's topic limit)", b.Topics))
+	}
+	if b.Duration < time.Second {
+		problems = append(problems, fmt.Errorf("EVARA_BENCH_DURATION: %s is shorter than 1s", b.Duration))
+	}
+	if b.ConnectRate < 1 {
+		problems = append(problems, fmt.Errorf("EVARA_BENCH_CONNECT_RATE: %d is less than 1 connection per second", b.ConnectRate))
+	}
+	return problems
 }

@@ -28,6 +28,7 @@ type Store interface {
 	ReadingStore
 	TenancyStore
 	OpsStore
+	AnalyticsStore
 
 	// DB and Dialect let the tests arrange rows the contract has no call for.
 	DB() sqlcore.DB
@@ -72,6 +73,8 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Readings", func(t *testing.T) { testReadings(t, open) })
 	t.Run("Tenancy", func(t *testing.T) { testTenancy(t, open) })
 	t.Run("Ops", func(t *testing.T) { testOps(t, open) })
+	t.Run("Analytics", func(t *testing.T) { testAnalytics(t, open) })
+	t.Run("CustomerLinks", func(t *testing.T) { testCustomerLinks(t, open) })
 }
 
 // PostgresURL returns the test database URL, skipping the test when none is

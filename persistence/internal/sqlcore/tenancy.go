@@ -455,3 +455,11 @@ func (s *Store) tenancyCount(ctx context.Context, what, query string, a args) (i
 	err := s.db.QueryRow(ctx, s.q(query), a...).Scan(&n)
 	return n, s.translate(err, what)
 }
+
+// CustomerIDForUser returns the id of the customer linked to the login
+// userID (users_profiles id), ErrNotFound when none is.
+func (s *Store) CustomerIDForUser(ctx context.Context, userID string) (string, error) {
+	var id string
+	err := s.db.QueryRow(ctx, s.q(`SELECT id FROM customers WHERE user_id = $1`), userID).Scan(S(&id))
+	return id, s.translate(err, "customer")
+}

@@ -16,11 +16,12 @@ import (
 
 // Why a provisioning token cannot be claimed. Each is returned joined with
 // telemetry.ErrNotFound; the texts say which without saying anything else
-// (not the community, not who claimed it).
+// (not the community, not who claimed it). They are telemetry's sentinels,
+// so that callers which may not import the store can tell them apart.
 var (
-	ErrTokenUnknown = errors.New("provisioning token not recognised")
-	ErrTokenUsed    = errors.New("provisioning token already claimed")
-	ErrTokenExpired = errors.New("provisioning token expired")
+	ErrTokenUnknown = telemetry.ErrTokenUnknown
+	ErrTokenUsed    = telemetry.ErrTokenUsed
+	ErrTokenExpired = telemetry.ErrTokenExpired
 )
 
 func tokenHash(token string) []byte {

@@ -1,0 +1,124 @@
+package alerting
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/evaratech/evara/internal/telemetry"
+)
+
+// series is the rolling window of one metric. Its sum and sum of squares
+// are kept relative to a pivot near the window's mean, so that the
+// variance of a large level with little noise (1000 ± 0.01) does not
+// vanish in rounding; they are recomputed from the values (and the pivot
+// moved) every time the ring wraps, so rounding errors never accumulate.
+type series struct {
+	metric     string
+	vals       []float64
+	next, n    int
+	pivot      float64
+	sum, sumSq float64
+}
+
+func (s *series) stats() (mean, sd float64) {
+	m := s.sum / float64(s.n)
+	v := s.sumSq/float64(s.n) - m*m
+	return s.pivot + m, math.Sqrt(max(v, 0))
+}
+
+func (s *series) add(v float64) {
+	if s.n == 0 {
+		s.pivot = v
+	}
+	if s.n == len(s.vals) {
+		d := s.vals[s.next] - s.pivot
+		s.sum -= d
+		s.sumSq -= d * d
+	} else {
+		s.n++
+	}
+	s.vals[s.next] = v
+	d := v - s.pivot
+	s.sum += d
+	s.sumSq += d * d
+	if s.next = (s.next + 1) % len(s.vals); s.next == 0 {
+		s.recompute()
+	}
+}
+
+func (s *series) recompute() {
+	var total float64
+	for _, v := range s.vals[:s.n] {
+		total += v
+	}
+	s.pivot = total / float64(s.n)
+	s.sum, s.sumSq = 0, 0
+	for _, v := range s.vals[:s.n] {
+		d := v - s.pivot
+		s.sum += d
+		s.sumSq += d * d
+	}
+}
+
+// observeAnomalies judges every metric of the reading against its own
+// window, in metric order, then adds the value (clamped, see the package
+// doc) to it.
+func (e *Engine) observeAnomalies(at time.Time, metrics map[string]float64, inMaintenance bool) {
+	for name := range metrics {
+		if _, ok := e.byMetric[name]; !ok {
+			e.addSeries(name)
+		}
+	}
+	for _, s := range e.series {
+		v, ok := metrics[s.metric]
+		if !ok || !finite(v) {
+			continue
+		}
+		if s.n < e.minSamples {
+			s.add(v)
+			continue
+		}
+		mean, sd := s.stats()
+		z := (v - mean) / sd // ±Inf when a constant window meets another value; NaN when it meets its own
+		if v == mean || math.Abs(z) <= e.z {
+			e.anomalyClear(s.metric)
+			s.add(v)
+			continue
+		}
+		c := Cause{Kind: telemetry.AlertKindAnomaly, Metric: s.metric}
+		if _, open := e.open[c]; !open && !inMaintenance {
+			e.actions = append(e.actions, e.openAlert(c, telemetry.SeverityWarning, at, v, nil, anomalyMessage(s, v, mean, sd, z)))
+		}
+		if sd == 0 { // a constant window cannot clamp: the value enters as it is
+			s.add(v)
+		} else {
+			s.add(mean + math.Copysign(e.z*sd, z))
+		}
+	}
+}
+
+func anomalyMessage(s *series, v, mean, sd, z float64) string {
+	if sd == 0 {
+		return fmt.Sprintf("%s %s differs from the mean %s of the last %d values, which were all equal (standard deviation 0)",
+			s.metric, num(v), num(mean), s.n)
+	}
+	return fmt.Sprintf("%s %s is %.1f standard deviations from the mean %s (standard deviation %s, last %d values)",
+		s.metric, num(v), z, num(mean), num(sd), s.n)
+}
+
+func (e *Engine) anomalyClear(metric string) {
+	c := Cause{Kind: telemetry.AlertKindAnomaly, Metric: metric}
+	if _, open := e.open[c]; open {
+		e.actions = append(e.actions, e.resolve(c))
+	}
+}
+
+func (e *Engine) addSeries(metric string) {
+	s := &series{metric: metric, vals: make([]float64, e.window)}
+	e.byMetric[metric] = s
+	i, _ := slices.BinarySearchFunc(e.series, metric, func(s *series, m string) int { return strings.Compare(s.metric, m) })
+	e.series = slices.Insert(e.series, i, s)
+}

@@ -1,0 +1,178 @@
+package session
+
+import (
+	"errors"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/evaratech/evara/actors/msg"
+	"github.com/evaratech/evara/internal/telemetry"
+)
+
+// link is the session's subscription to one node's device. It is in one of
+// three states: asking (pid set, not subscribed: a Subscribe is
+// unanswered), subscribed (pid set), or waiting (pid nil: the backoff timer
+// will start the next attempt).
+type link struct {
+	topics     int        // topics naming the node
+	pid        *actor.PID // the device asked or subscribed to, and watched
+	subscribed bool
+	gen        uint64        // the current attempt; answers and timers of others are ignored
+	tried      bool          // an attempt was made before: the next one is a resubscribe
+	backoff    time.Duration // the next wait after a failure; 0 after a success
+	timer      *time.Timer
+
+	lastEntry  int64            // newest entry passed to the sink
+	lastStatus telemetry.Status // latest status passed to the sink
+}
+
+// subscribe asks the node's device, wherever the locator says it is now,
+// to send its events here. The answer (or the request's timeout) comes
+// back on the mailbox through ReenterAfter; the device is watched so that
+// its end, or its member's, is noticed.
+func (s *session) subscribe(c actor.Context, node telemetry.NodeID, l *link) {
+	l.gen++
+	if l.tried {
+		s.resubscribes++
+	}
+	l.tried = true
+	pid := s.opts.Locator.DevicePID(node)
+	if pid == nil {
+		s.retryLater(node, l, errNoOwner)
+		return
+	}
+	s.setPID(node, l, pid)
+	c.Watch(pid)
+	f := c.RequestFuture(pid, &msg.Subscribe{Address: s.self.Address, Id: s.self.Id}, s.opts.SubscribeTimeout)
+	gen := l.gen
+	c.ReenterAfter(f, func(res any, err error) { s.onAnswer(c, node, pid, gen, res, err) })
+}
+
+var errNoOwner = errors.New("no member owns the node")
+
+// onAnswer takes a device's answer to Subscribe, or the request's failure:
+// actor.ErrTimeout, or actor.ErrDeadLetter when no such actor exists there.
+func (s *session) onAnswer(c actor.Context, node telemetry.NodeID, pid *actor.PID, gen uint64, res any, err error) {
+	if s.done {
+		return
+	}
+	sub, ok := res.(*msg.Subscribed)
+	l := s.links[node]
+	if l == nil || l.gen != gen {
+		// An attempt given up meanwhile. If the device took it after all
+		// and is not the one the link uses now, undo it.
+		if ok && err == nil && (l == nil || l.pid == nil || !l.pid.Equal(pid)) {
+			c.Send(pid, &msg.Unsubscribe{Address: s.self.Address, Id: s.self.Id})
+		}
+		return
+	}
+	switch {
+	case errors.Is(err, actor.ErrDeadLetter):
+		s.leave(c, node, l, 0) // nothing there to unsubscribe from
+	case err != nil || !ok:
+		if err == nil {
+			err = errUnexpected
+		}
+		// The device may still take the request later: undo it then.
+		s.leave(c, node, l, leaveUnsubscribe|leaveUnwatch)
+	default:
+		l.subscribed, l.backoff = true, 0
+		s.handOver(node, l, sub.GetLatest())
+		return
+	}
+	s.retryLater(node, l, err)
+}
+
+var errUnexpected = errors.New("unexpected answer to Subscribe")
+
+// onEnded: the device stopped (its node moved, was reconfigured or
+// deleted, or it crashed and restarts); it has dropped this subscriber.
+// Which device sent it is unknown (events carry no sender), so a
+// SubscriptionEnded of a device left earlier costs one needless but
+// harmless resubscribe.
+func (s *session) onEnded(c actor.Context, node telemetry.NodeID) {
+	l := s.links[node]
+	if l == nil || l.pid == nil {
+		return
+	}
+	s.leave(c, node, l, leaveUnwatch)
+	s.retryLater(node, l, errEnded)
+}
+
+var errEnded = errors.New("the device ended the subscription")
+
+// onTerminated: a watched device stopped, or its member is gone
+// (TerminatedReason_AddressTerminated), or there was no such actor
+// (TerminatedReason_NotFound).
+func (s *session) onTerminated(who *actor.PID) {
+	node, ok := s.byPID[pidKey(who)]
+	if !ok {
+		return // a device left earlier
+	}
+	l := s.links[node]
+	s.leave(nil, node, l, 0)
+	s.retryLater(node, l, errTerminated)
+}
+
+var errTerminated = errors.New("the device or its member is gone")
+
+func (s *session) onRetryDue(c actor.Context, m *retryDue) {
+	if l := s.links[m.node]; l != nil && l.gen == m.gen && l.pid == nil {
+		l.timer = nil
+		s.subscribe(c, m.node, l)
+	}
+}
+
+// retryLater arms the link's backoff timer: ResubscribeMin after a
+// success, doubling with every failure in a row up to ResubscribeMax. It
+// keeps trying for as long as the node is wanted.
+func (s *session) retryLater(node telemetry.NodeID, l *link, why error) {
+	l.gen++
+	wait := max(l.backoff, s.opts.ResubscribeMin)
+	l.backoff = min(2*wait, s.opts.ResubscribeMax)
+	s.opts.Logger.Debug("device subscription lost or refused; subscribing again",
+		"node_id", string(node), "reason", why.Error(), "retry_in", wait)
+	stopTimer(l.timer)
+	system, self, due := s.system, s.self, &retryDue{owner: s, node: node, gen: l.gen}
+	l.timer = time.AfterFunc(wait, func() { system.Root.Send(self, due) })
+}
+
+// What leave sends the device it leaves.
+const (
+	leaveUnsubscribe = 1 << iota // it may hold the subscription
+	leaveUnwatch                 // it is still there to be unwatched
+)
+
+// leave forgets the link's device; c may be nil when what is nothing.
+func (s *session) leave(c actor.Context, node telemetry.NodeID, l *link, what int) {
+	if l.pid == nil {
+		return
+	}
+	if what&leaveUnsubscribe != 0 {
+		c.Send(l.pid, &msg.Unsubscribe{Address: s.self.Address, Id: s.self.Id})
+	}
+	if what&leaveUnwatch != 0 {
+		c.Unwatch(l.pid)
+	}
+	s.setPID(node, l, nil)
+	l.subscribed = false
+}
+
+func (s *session) setPID(node telemetry.NodeID, l *link, pid *actor.PID) {
+	if l.pid != nil {
+		delete(s.byPID, pidKey(l.pid))
+	}
+	l.pid = pid
+	if pid != nil {
+		s.byPID[pidKey(pid)] = node
+	}
+}
+
+func pidKey(pid *actor.PID) string { return pid.GetAddress() + "/" + pid.GetId() }
+
+func stopTimer(t *time.Timer) {
+	if t != nil {
+		t.Stop()
+	}
+}

@@ -1,0 +1,100 @@
+// Package ws owns the dashboard's WebSocket transport (SPEC §8): the
+// upgrade at GET /api/v1/ws/ws, the auth handshake, one read loop and ONE
+// writer goroutine per connection, a bounded coalescing outbox, the
+// heartbeat and the close codes. What a connection subscribes to is not
+// its business: it asks Resolve which nodes a topic names (and whether the
+// caller may see them), and hands them to a Session (an actor in
+// internal/app) that delivers the nodes' events back through the Sink.
+//
+// A Server is safe for concurrent use. Whoever mounts Handler must call
+// Shutdown, which closes every connection with 4000 and waits for their
+// goroutines (fasthttp's own shutdown does not wait for hijacked
+// connections).
+//
+// # Authentication
+//
+// One of, checked after the upgrade so that a browser sees a close code:
+//
+//	GET /api/v1/ws/ws?token=<jwt>
+//	Sec-WebSocket-Protocol: <jwt>            (the only or last protocol offered; echoed back)
+//	{"type":"auth","token":"<jwt>"}          (the first message, within AuthTimeout)
+//
+// # Client → server
+//
+//	{"type":"subscribe","topic":"node:<id>"|"community:<id>"|"alerts","since":<entry_id>}
+//	{"type":"unsubscribe","topic":"node:<id>"}
+//	{"type":"pong"}
+//
+// since is optional: with it, the readings after that entry_id are sent
+// (oldest first, at most Options.ReplayLimit, as BATCH_STATUS_UPDATE frames)
+// after "subscribed" and before any live event of the connection; the
+// current reading that a new subscription delivers may repeat the last
+// replayed one, so clients keep the highest entry_id per node. Subscribing
+// again to a topic re-resolves it (and replays with since). Unknown fields
+// are ignored; messages over MaxMessageSize bytes close the connection
+// with 1009, more than MessageRate a second (burst MessageBurst) with 4009.
+//
+// # Server → client
+//
+//	{"type":"subscribed","topic":"node:n1"}
+//	{"type":"unsubscribed","topic":"node:n1"}
+//	{"type":"error","code":"not_found","message":"no such topic or not yours","topic":"node:n9"}
+//	{"type":"ping","ts":1767225600000}
+//	{"event":"TELEMETRY_UPDATE","node_id":"n1","ts":1767225600123,"entry_id":42,
+//	 "timestamp":"2026-01-01T00:00:00Z","metrics":{"water_level":71.5},"status":"Online"}
+//	{"event":"STATUS_UPDATE","node_id":"n1","status":"Offline","ts":1767225600123}
+//	{"event":"BATCH_STATUS_UPDATE","updates":[<TELEMETRY_UPDATE or STATUS_UPDATE>…],"ts":<newest update's ts>}
+//	{"event":"ALERT_TRIGGERED","node_id":"n1","ts":…, <the alert's own fields>}
+//
+// ts is when the device actor produced the event (unix ms), so a client can
+// measure delivery delay; a ping's ts is when it was sent. Error codes:
+// bad_message (not JSON or no type), unknown_type, bad_topic, not_found
+// (the topic does not exist or is outside the caller's scope), too_many_topics,
+// unavailable (resolving failed; try again), already_authenticated.
+//
+// # Delivery
+//
+// Each connection's outbox keeps the newest telemetry event and the newest
+// status event per node (an older one still waiting is replaced and counted
+// as dropped) plus a FIFO of at most OutboxLimit control messages and
+// other events (alerts, provisioning). So its memory is bounded by
+// (#subscribed nodes × 2 + OutboxLimit) events, whatever the client does,
+// plus while it is written one replay of at most ReplayLimit events (the
+// read loop waits for it before reading the client's next message).
+// The writer sends an event at once when it sent none in the last
+// BatchWindow; otherwise it waits for the window's end, so a burst goes out
+// as one BATCH_STATUS_UPDATE and no event waits longer than BatchWindow plus
+// the write in progress.
+//
+// # Heartbeat
+//
+// The server sends {"type":"ping"} every PingInterval. Any message from the
+// client (a pong or anything else) proves it alive; after MissedPongs pings
+// without one the connection is closed with 4004.
+//
+// # Close codes
+//
+//	1009  message too big (sent by the WebSocket library)
+//	1011  internal error: a panic in this connection's code (logged with conn_id); reconnect
+//	1013  sessions unavailable (the live-data layer refused to open one); reconnect later
+//	4000  server shutting down; reconnect (to another replica)
+//	4001  unauthorized: no, invalid or expired token, or a first message that is not auth
+//	4002  auth timeout: no auth message within AuthTimeout
+//	4003  bad messages: BadMessageLimit malformed or unknown messages in a row
+//	4004  heartbeat: MissedPongs pings went unanswered
+//	4008  slow consumer: a write did not complete within WriteTimeout, or the
+//	      control FIFO overflowed; a client that reads nothing at all cannot
+//	      receive this frame (the socket is full) and sees the TCP connection end
+//	4009  too many messages: the client exceeded MessageRate
+//
+// # Concurrency
+//
+// Per connection: the fasthttp hijack goroutine runs the read loop (and the
+// calls to Authenticate, Resolve, Replay and the Session); one writer
+// goroutine, started and waited for by the read loop, writes every data
+// frame and every close frame of ours. The WebSocket library writes its own
+// control frames (pong, close replies, 1009) through WriteControl, which is
+// safe alongside the writer. Sink.Deliver only takes the outbox's mutex and
+// never blocks. A panic in a connection's goroutines is recovered, logged
+// and closes that connection only.
+package ws

@@ -1,0 +1,346 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/evaratech/evara/internal/config"
+)
+
+// benchWS runs `evara bench ws`: it opens cfg.BenchWS.Sessions WebSocket
+// clients in this process against the member at cfg.BenchWS.URL, each
+// following Topics of the member's devices (spread evenly), waits until
+// every session has had its first reading, and then measures for Duration:
+// events delivered per second, the delay from the device actor's `ts` to
+// receipt here (same machine, same clock), and — from the member's own
+// /metrics — its heap and resident memory per session and its CPU.
+func benchWS(ctx context.Context, cfg config.Config, stdout io.Writer) error {
+	b := cfg.BenchWS
+	client := &http.Client{Timeout: 30 * time.Second}
+	defer client.CloseIdleConnections()
+	devices, err := benchDevices(ctx, client, b)
+	if err != nil {
+		return err
+	}
+	if len(devices) < b.Topics {
+		return fmt.Errorf("bench ws: the member has %d devices with a channel, fewer than --topics %d", len(devices), b.Topics)
+	}
+	before, err := scrapeProcess(ctx, client, b.URL)
+	if err != nil {
+		return err
+	}
+
+	var rec benchRecorder
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	wsURL := "ws" + strings.TrimPrefix(strings.TrimSuffix(b.URL, "/"), "http") + "/api/v1/ws/ws"
+	tick := time.NewTicker(time.Second / time.Duration(b.ConnectRate))
+	defer tick.Stop()
+	rampStart := time.Now()
+	for i := range b.Sessions {
+		select {
+		case <-ctx.Done():
+			stop()
+			wg.Wait()
+			return ctx.Err()
+		case <-tick.C:
+		}
+		topics := make([]string, b.Topics)
+		for k := range topics {
+			topics[k] = "node:" + devices[(i*b.Topics+k)%len(devices)]
+		}
+		wg.Go(func() { rec.session(runCtx, wsURL, b.Token.Reveal(), topics) })
+	}
+	// Every session connected and fed once (or failed): the steady state.
+	// A session still waiting after readyWait is reported, not awaited.
+	for deadline := time.Now().Add(readyWait); rec.ready.Load()+rec.failed.Load() < int64(b.Sessions) && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			stop()
+			wg.Wait()
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	ramp := time.Since(rampStart)
+	loaded, err := scrapeProcess(ctx, client, b.URL)
+	if err != nil {
+		stop()
+		wg.Wait()
+		return err
+	}
+	rec.reset()
+	start := time.Now()
+	select {
+	case <-ctx.Done():
+	case <-time.After(b.Duration):
+	}
+	elapsed := time.Since(start)
+	snap := rec.snapshot()
+	after, scrapeErr := scrapeProcess(ctx, client, b.URL)
+	stop()
+	wg.Wait()
+	if scrapeErr != nil {
+		return scrapeErr
+	}
+	return writeBenchWS(stdout, benchReport{
+		cfg: b, devices: len(devices), ramp: ramp, elapsed: elapsed, snap: snap, ready: rec.ready.Load(), failed: rec.failed.Load(), closed: rec.closed.Load(),
+		before: before, loaded: loaded, after: after,
+	})
+}
+
+// readyWait bounds the wait for every session's first reading after the
+// last one connected.
+const readyWait = time.Minute
+
+// benchDevices lists the member's devices (nodes with a channel) through
+// the REST API.
+func benchDevices(ctx context.Context, client *http.Client, b config.BenchWSCmd) ([]string, error) {
+	var out []string
+	for offset := 0; ; offset += 1000 {
+		u := strings.TrimSuffix(b.URL, "/") + "/api/v1/nodes?limit=1000&offset=" + strconv.Itoa(offset)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+b.Token.Reveal())
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("bench ws: list devices: %w", err)
+		}
+		var page []struct {
+			ID      string `json:"id"`
+			Channel *int64 `json:"thingspeak_channel_id"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("bench ws: list devices: %s (is EVARA_BENCH_TOKEN a superadmin's?)", resp.Status)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("bench ws: list devices: %w", err)
+		}
+		for _, n := range page {
+			if n.Channel != nil {
+				out = append(out, n.ID)
+			}
+		}
+		if len(page) < 1000 {
+			return out, nil
+		}
+	}
+}
+
+// benchRecorder gathers what the sessions see. Delays go into a histogram
+// of 1 ms buckets up to a minute: constant memory however long it runs,
+// and atomic counters, so that thousands of client goroutines recording
+// do not queue on one lock (the load generator shares the member's CPU).
+type benchRecorder struct {
+	ready, failed, closed atomic.Int64
+	events                atomic.Int64
+	hist                  [histBuckets]atomic.Int64
+	max                   atomic.Int64
+}
+
+// histBuckets are the histogram's 1 ms buckets: 0 to 60 s.
+const histBuckets = 60_001
+
+type benchSnapshot struct {
+	events        int64
+	p50, p99, max int64 // ms
+}
+
+func (r *benchRecorder) observe(delayMs int64) {
+	r.events.Add(1)
+	delayMs = min(max(delayMs, 0), histBuckets-1)
+	r.hist[delayMs].Add(1)
+	for {
+		m := r.max.Load()
+		if delayMs <= m || r.max.CompareAndSwap(m, delayMs) {
+			return
+		}
+	}
+}
+
+// reset starts the measurement: what the sessions saw while connecting is
+// dropped.
+func (r *benchRecorder) reset() {
+	for i := range r.hist {
+		r.hist[i].Store(0)
+	}
+	r.max.Store(0)
+	r.events.Store(0)
+}
+
+func (r *benchRecorder) snapshot() benchSnapshot {
+	var counts [histBuckets]int64
+	var n int64
+	for i := range r.hist {
+		counts[i] = r.hist[i].Load()
+		n += counts[i]
+	}
+	quantile := func(q float64) int64 {
+		want, seen := int64(math.Ceil(q*float64(n))), int64(0)
+		for ms, c := range counts {
+			if seen += c; seen >= want && c > 0 {
+				return int64(ms)
+			}
+		}
+		return 0
+	}
+	return benchSnapshot{events: r.events.Load(), p50: quantile(0.50), p99: quantile(0.99), max: r.max.Load()}
+}
+
+// session is one client: connect, follow its topics, record every
+// telemetry event's delay until ctx ends.
+func (r *benchRecorder) session(ctx context.Context, wsURL, token string, topics []string) {
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	conn, resp, err := websocket.Dial(dctx, wsURL, &websocket.DialOptions{Subprotocols: []string{token}})
+	cancel()
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	if err != nil {
+		r.failed.Add(1)
+		return
+	}
+	defer func() { _ = conn.CloseNow() }()
+	conn.SetReadLimit(1 << 20)
+	for _, t := range topics {
+		msg, _ := json.Marshal(map[string]string{"type": "subscribe", "topic": t})
+		if conn.Write(ctx, websocket.MessageText, msg) != nil {
+			r.failed.Add(1)
+			return
+		}
+	}
+	fed := false
+	for {
+		_, raw, err := conn.Read(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.closed.Add(1)
+			}
+			if !fed {
+				r.failed.Add(1)
+			}
+			return
+		}
+		now := time.Now().UnixMilli()
+		var f struct {
+			Event   string `json:"event"`
+			TS      int64  `json:"ts"`
+			Updates []struct {
+				Event string `json:"event"`
+				TS    int64  `json:"ts"`
+			} `json:"updates"`
+		}
+		if json.Unmarshal(raw, &f) != nil {
+			continue
+		}
+		n := 0
+		if f.Event == "TELEMETRY_UPDATE" {
+			r.observe(now - f.TS)
+			n++
+		}
+		for _, u := range f.Updates {
+			if u.Event == "TELEMETRY_UPDATE" {
+				r.observe(now - u.TS)
+				n++
+			}
+		}
+		if n > 0 && !fed {
+			fed = true
+			r.ready.Add(1)
+		}
+	}
+}
+
+// processFigures are the member's own figures, from its /metrics.
+type processFigures struct {
+	heap, stack, rss, cpuSeconds, goroutines, sessions float64
+}
+
+func scrapeProcess(ctx context.Context, client *http.Client, base string) (processFigures, error) {
+	u, err := url.JoinPath(base, "/metrics")
+	if err != nil {
+		return processFigures{}, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return processFigures{}, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return processFigures{}, fmt.Errorf("bench ws: read the member's metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	want := map[string]*float64{}
+	var f processFigures
+	want["go_memstats_heap_inuse_bytes"], want["go_memstats_stack_inuse_bytes"], want["process_resident_memory_bytes"] = &f.heap, &f.stack, &f.rss
+	want["process_cpu_seconds_total"], want["go_goroutines"], want["evara_ws_sessions"] = &f.cpuSeconds, &f.goroutines, &f.sessions
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if dst, wanted := want[name]; ok && wanted {
+			*dst, _ = strconv.ParseFloat(strings.TrimSpace(value), 64)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return f, err
+	}
+	if f.heap == 0 {
+		return f, errors.New("bench ws: the member's /metrics has no go_memstats_heap_inuse_bytes")
+	}
+	return f, nil
+}
+
+type benchReport struct {
+	cfg                   config.BenchWSCmd
+	devices               int
+	ramp, elapsed         time.Duration
+	snap                  benchSnapshot
+	ready, failed, closed int64
+	before, loaded, after processFigures
+}
+
+func writeBenchWS(w io.Writer, r benchReport) error {
+	n := float64(r.cfg.Sessions)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	rows := [][2]string{
+		{"sessions", fmt.Sprintf("%d: %d fed, %d failed (connect, subscribe or no reading), %d closed by the member", r.cfg.Sessions, r.ready, r.failed, r.closed)},
+		{"member's sessions", fmt.Sprintf("%.0f", r.loaded.sessions)},
+		{"topics per session", fmt.Sprintf("%d of %d devices", r.cfg.Topics, r.devices)},
+		{"ramp-up", r.ramp.Round(time.Millisecond).String()},
+		{"measured", r.elapsed.Round(time.Millisecond).String()},
+		{"events delivered", fmt.Sprintf("%d (%.0f/s)", r.snap.events, float64(r.snap.events)/r.elapsed.Seconds())},
+		{"delay ts → receipt", fmt.Sprintf("p50 %d ms, p99 %d ms, max %d ms", r.snap.p50, r.snap.p99, r.snap.max)},
+		{"member memory per session", fmt.Sprintf("%.1f KB (heap and stacks in use %.0f → %.0f MB)",
+			(r.loaded.heap+r.loaded.stack-r.before.heap-r.before.stack)/n/1024, (r.before.heap+r.before.stack)/(1<<20), (r.loaded.heap+r.loaded.stack)/(1<<20))},
+		{"member RSS per session", fmt.Sprintf("%.1f KB (RSS %.0f → %.0f MB)", (r.loaded.rss-r.before.rss)/n/1024, r.before.rss/(1<<20), r.loaded.rss/(1<<20))},
+		{"member goroutines per session", fmt.Sprintf("%.2f", (r.loaded.goroutines-r.before.goroutines)/n)},
+		{"member CPU while measured", fmt.Sprintf("%.0f %% of one core", 100*(r.after.cpuSeconds-r.loaded.cpuSeconds)/r.elapsed.Seconds())},
+	}
+	for _, row := range rows {
+		if _, err := fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1]); err != nil {
+			return err
+		}
+	}
+	return tw.Flush()
+}

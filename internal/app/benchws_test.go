@@ -1,0 +1,65 @@
+package app
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evaratech/evara/internal/config"
+)
+
+// TestBenchWS runs the load generator for a moment against the test stack:
+// every session connects, is fed, and the report has its figures.
+func TestBenchWS(t *testing.T) {
+	e := newAPIEnv(t)
+	cfg, err := config.Load([]string{"bench", "ws", "--url", e.URL, "--sessions", "20", "--topics", "2", "--duration", "2s"},
+		func(name string) string {
+			if name == "EVARA_BENCH_TOKEN" {
+				return e.fx.Tokens["superadmin"]
+			}
+			return ""
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out strings.Builder
+	if err := Run(ctx, cfg, Build{}, nil, &out); err != nil {
+		t.Fatalf("bench ws: %v\n%s", err, out.String())
+	}
+	report := out.String()
+	t.Log("\n" + report)
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`sessions\s+20: 20 fed, 0 failed`),
+		regexp.MustCompile(`topics per session\s+2 of 2 devices`),
+		regexp.MustCompile(`events delivered\s+[1-9]\d* \(`),
+		regexp.MustCompile(`delay ts → receipt\s+p50 \d+ ms, p99 \d+ ms, max \d+ ms`),
+		regexp.MustCompile(`member memory per session\s+-?\d+\.\d KB`),
+		regexp.MustCompile(`member CPU while measured\s+\d+ %`),
+	} {
+		if !want.MatchString(report) {
+			t.Errorf("the report lacks %s", want)
+		}
+	}
+}
+
+// TestBenchRecorderQuantiles: the histogram's p50, p99 and max, and reset.
+func TestBenchRecorderQuantiles(t *testing.T) {
+	var r benchRecorder
+	r.observe(5000) // while connecting: dropped by reset
+	r.reset()
+	for ms := int64(1); ms <= 100; ms++ {
+		r.observe(ms)
+	}
+	r.observe(-3)      // clock skew: counted as 0
+	r.observe(1 << 40) // beyond a minute: the last bucket
+	if got := r.snapshot(); got != (benchSnapshot{events: 102, p50: 50, p99: 100, max: histBuckets - 1}) {
+		t.Errorf("snapshot %+v", got)
+	}
+}

@@ -1,0 +1,133 @@
+package app
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
+
+	"github.com/evaratech/evara/actors/limiter"
+	"github.com/evaratech/evara/actors/msg"
+	"github.com/evaratech/evara/actors/session"
+	"github.com/evaratech/evara/api"
+	"github.com/evaratech/evara/api/ws"
+	"github.com/evaratech/evara/cluster"
+	"github.com/evaratech/evara/internal/telemetry"
+)
+
+// liveSessions opens one session actor per WebSocket connection
+// (session/<uuid>, a child of the root on this member) and hands events
+// the API raises (NODE_PROVISIONED) to the sessions following the node's
+// community. Safe for concurrent use.
+type liveSessions struct {
+	system *actor.ActorSystem
+	member *cluster.Member
+
+	mu   sync.Mutex
+	open map[*liveSession]struct{}
+}
+
+func newLiveSessions(system *actor.ActorSystem, member *cluster.Member) *liveSessions {
+	return &liveSessions{system: system, member: member, open: map[*liveSession]struct{}{}}
+}
+
+// DevicePID is a device's PID on the member that owns it now (the
+// session asks again at every subscribe attempt, so a moved device is
+// found).
+func (l *liveSessions) DevicePID(node telemetry.NodeID) *actor.PID {
+	return actor.NewPID(l.member.Owner(node), limiter.DeviceID(node))
+}
+
+// Open spawns the connection's session actor.
+func (l *liveSessions) Open(_ ws.Identity, sink ws.Sink) (ws.Session, error) {
+	pid, err := l.system.Root.SpawnNamed(session.Props(session.Options{Sink: sink, Locator: l}), "session/"+uuid.NewString())
+	if err != nil {
+		return nil, err
+	}
+	s := &liveSession{owner: l, pid: pid}
+	l.mu.Lock()
+	l.open[s] = struct{}{}
+	l.mu.Unlock()
+	return s, nil
+}
+
+// Count is the number of open sessions (cluster stats).
+func (l *liveSessions) Count() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return int64(len(l.open))
+}
+
+// Publish implements api.EventPublisher: a node provisioned in a community
+// reaches the sessions that follow that community, on this member and —
+// through each member's relay — on the others; they start following the
+// node's device too (when it has one).
+func (l *liveSessions) Publish(_ context.Context, p api.Published) {
+	if p.Community == "" {
+		return
+	}
+	l.deliver(p)
+	m := &msg.NodeProvisioned{NodeId: string(p.Event.NodeID), CommunityId: p.Community, HasDevice: p.HasDevice,
+		ProducedUnixMs: p.Event.ProducedUnixMs, Status: string(p.Event.Status), Data: p.Event.Data}
+	for _, member := range l.member.Members() {
+		if member != l.member.Address() {
+			l.system.Root.Send(actor.NewPID(member, relayName), m)
+		}
+	}
+}
+
+// relayName is each member's live relay: it hands the events other members
+// publish to this member's sessions.
+const relayName = "live"
+
+// relayProps is the relay: an actor only because remote members can send
+// it messages; it holds no state and never blocks.
+func (l *liveSessions) relayProps() *actor.Props {
+	return actor.PropsFromFunc(func(c actor.Context) {
+		if m, ok := c.Message().(*msg.NodeProvisioned); ok {
+			l.deliver(api.Published{Community: m.GetCommunityId(), HasDevice: m.GetHasDevice(), Event: telemetry.LiveEvent{
+				Kind: telemetry.LiveNodeProvisioned, NodeID: telemetry.NodeID(m.GetNodeId()), ProducedUnixMs: m.GetProducedUnixMs(),
+				Status: telemetry.Status(m.GetStatus()), Data: m.GetData()}})
+		}
+	})
+}
+
+// deliver hands a provisioned node to this member's sessions; those that
+// follow its community pass it on (and follow its device).
+func (l *liveSessions) deliver(p api.Published) {
+	m := &session.Announce{Topic: "community:" + p.Community, Event: p.Event, Follow: p.HasDevice}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for s := range l.open {
+		l.system.Root.Send(s.pid, m) // non-blocking: a mailbox send
+	}
+}
+
+// liveSession is one connection's handle on its session actor.
+type liveSession struct {
+	owner  *liveSessions
+	pid    *actor.PID
+	closed atomic.Bool
+}
+
+func (s *liveSession) Watch(topic string, nodes []telemetry.NodeID) {
+	s.owner.system.Root.Send(s.pid, &session.Watch{Topic: topic, Nodes: nodes})
+}
+
+func (s *liveSession) Unwatch(topic string) {
+	s.owner.system.Root.Send(s.pid, &session.Unwatch{Topic: topic})
+}
+
+// Close stops the session actor (it unsubscribes from its devices) and
+// waits for it.
+func (s *liveSession) Close() {
+	if s.closed.Swap(true) {
+		return
+	}
+	s.owner.mu.Lock()
+	delete(s.owner.open, s)
+	s.owner.mu.Unlock()
+	_ = s.owner.system.Root.StopFuture(s.pid).Wait() // a timeout leaves it stopping on its own
+}

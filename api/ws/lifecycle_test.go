@@ -239,20 +239,26 @@ func TestMetrics(t *testing.T) {
 	cl.subscribe("node:n1")
 	h.sessions.push(telemetryEvent("n1", 1))
 	cl.read()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			name := mf.GetName()
-			for _, l := range m.GetLabel() {
-				name += "{" + l.GetValue() + "}"
-			}
-			got[name] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+	gather := func() map[string]float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
 		}
+		got := map[string]float64{}
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				name := mf.GetName()
+				for _, l := range m.GetLabel() {
+					name += "{" + l.GetValue() + "}"
+				}
+				got[name] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			}
+		}
+		return got
 	}
+	// A frame is counted once written, which the client may see first.
+	eventually(t, "both frames counted", func() bool { return gather()["evara_ws_messages_total{out}"] >= 2 })
+	got := gather()
 	want := map[string]float64{"evara_ws_messages_total{in}": 1, "evara_ws_messages_total{out}": 2,
 		"evara_ws_batches_total": 0, "evara_ws_dropped_total": 0, "evara_ws_slow_closes_total": 0}
 	for k, v := range want {

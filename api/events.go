@@ -15,6 +15,21 @@ type EventPublisher interface {
 	Publish(ctx context.Context, p Published)
 }
 
+// AlertSettings hears that a node's alert rules or maintenance windows
+// changed — of one node, or of every node of a community — so that the
+// device actors concerned read them again at once rather than at their
+// next periodic reload. Like Publish, it must not block and reports nothing.
+type AlertSettings interface {
+	AlertSettingsChanged(ctx context.Context, node telemetry.NodeID, community string)
+}
+
+// alertSettingsChanged tells the configured AlertSettings, if any.
+func (s *Server) alertSettingsChanged(ctx context.Context, node telemetry.NodeID, community string) {
+	if s.alertSettings != nil {
+		s.alertSettings.AlertSettingsChanged(ctx, node, community)
+	}
+}
+
 // Published is one event with what routing it needs: the community whose
 // followers get it, and whether the node has a device to follow (a
 // channel) from now on.
@@ -42,3 +57,7 @@ func (s *Server) publishProvisioned(ctx context.Context, n telemetry.Node, out n
 		HasDevice: n.ChannelID > 0,
 	})
 }
+
+// AlertObject is an alert as the alert routes show it, for the events and
+// webhooks that carry one.
+func AlertObject(a telemetry.Alert) any { return alertOf(a) }

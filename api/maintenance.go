@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -119,6 +120,7 @@ func (s *Server) createWindow(c *fiber.Ctx) error {
 		return err
 	}
 	s.record(c, "maintenance.create", "maintenance_window", w.ID, map[string]any{"after": windowOf(w)})
+	s.windowChanged(ctx, w)
 	return c.Status(fiber.StatusCreated).JSON(windowOf(w))
 }
 
@@ -134,7 +136,17 @@ func (s *Server) deleteWindow(c *fiber.Ctx) error {
 		return err
 	}
 	s.record(c, "maintenance.delete", "maintenance_window", before.ID, map[string]any{"before": windowOf(before)})
+	s.windowChanged(ctx, before)
 	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// windowChanged tells the devices of the window's node or community.
+func (s *Server) windowChanged(ctx context.Context, w telemetry.MaintenanceWindow) {
+	if w.NodeID != nil {
+		s.alertSettingsChanged(ctx, *w.NodeID, "")
+	} else {
+		s.alertSettingsChanged(ctx, "", deref(w.CommunityID))
+	}
 }
 
 // findWindow is a window in the caller's scope (the store has no lookup by

@@ -145,6 +145,7 @@ func (s *Server) createRule(c *fiber.Ctx) error {
 		return err
 	}
 	s.record(c, "alert_rule.create", "alert_rule", r.ID, map[string]any{"node_id": string(r.NodeID), "after": ruleOf(r)})
+	s.alertSettingsChanged(ctx, r.NodeID, "")
 	return c.Status(fiber.StatusCreated).JSON(ruleOf(r))
 }
 
@@ -176,6 +177,7 @@ func (s *Server) updateRule(c *fiber.Ctx) error {
 	}
 	s.record(c, "alert_rule.update", "alert_rule", after.ID, map[string]any{
 		"node_id": string(after.NodeID), "before": ruleOf(before), "after": ruleOf(after)})
+	s.alertSettingsChanged(ctx, after.NodeID, "")
 	return c.JSON(ruleOf(after))
 }
 
@@ -191,5 +193,6 @@ func (s *Server) deleteRule(c *fiber.Ctx) error {
 		return err
 	}
 	s.record(c, "alert_rule.delete", "alert_rule", before.ID, map[string]any{"node_id": string(before.NodeID), "before": ruleOf(before)})
+	s.alertSettingsChanged(ctx, before.NodeID, "")
 	return c.SendStatus(fiber.StatusNoContent)
 }

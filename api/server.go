@@ -44,7 +44,10 @@ type Options struct {
 	Sealer   Sealer        // seals channel keys at rest; required to create nodes
 	Channels ChannelChecker
 	Events   EventPublisher // NODE_PROVISIONED…; nil publishes nothing
-	Security Security
+	// AlertSettings hears of rule and maintenance-window changes; nil: the
+	// devices notice them at their periodic reload.
+	AlertSettings AlertSettings
+	Security      Security
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed
 	// (a load balancer's); others' is ignored.
 	TrustedProxies []netip.Prefix
@@ -60,23 +63,24 @@ type Options struct {
 
 // Server is Evara's HTTP server.
 type Server struct {
-	app      *fiber.App
-	log      *slog.Logger
-	health   HealthReporter
-	build    BuildInfo
-	ready    atomic.Bool
-	table    []Route
-	store    Store
-	runtime  Runtime
-	auth     Authenticator
-	revoker  Revoker
-	limiter  RateLimiter
-	sealer   Sealer
-	channels ChannelChecker
-	events   EventPublisher
-	sec      Security
-	now      func() time.Time
-	profiles profileCache
+	app           *fiber.App
+	log           *slog.Logger
+	health        HealthReporter
+	build         BuildInfo
+	ready         atomic.Bool
+	table         []Route
+	store         Store
+	runtime       Runtime
+	auth          Authenticator
+	revoker       Revoker
+	limiter       RateLimiter
+	sealer        Sealer
+	channels      ChannelChecker
+	events        EventPublisher
+	alertSettings AlertSettings
+	sec           Security
+	now           func() time.Time
+	profiles      profileCache
 	// live is the WebSocket endpoint; nil without Options.Sessions.
 	live *ws.Server
 	// nodes caches node lookups of the live-data route by scope and id.
@@ -100,7 +104,7 @@ func New(opts Options) *Server {
 	}
 	s := &Server{log: opts.Logger, health: opts.Health, build: opts.Build, store: opts.Store, runtime: opts.Runtime,
 		auth: opts.Auth, revoker: opts.Revoker, limiter: opts.Limiter, sealer: opts.Sealer, channels: opts.Channels,
-		events: opts.Events, sec: opts.Security.withDefaults(), now: opts.Now, bootstrapEmails: map[string]bool{}}
+		events: opts.Events, alertSettings: opts.AlertSettings, sec: opts.Security.withDefaults(), now: opts.Now, bootstrapEmails: map[string]bool{}}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -71,6 +71,13 @@ type Config struct {
 	Writer          *actor.PID       // the writer actor (package writer)
 	Logger          *slog.Logger     // default: discard
 	Now             func() time.Time // default time.Now; decides phases, staleness and the breaker's cooldown
+	// Alerts keeps the node's alert state: with it the device evaluates the
+	// node's rules, anomalies and connectivity and honours its maintenance
+	// windows (package alerting); nil: it raises no alerts.
+	Alerts AlertStore
+	// Notify hears of the alerts the device opened and resolved and of its
+	// node going offline and coming back; nil: nobody.
+	Notify Notifier
 	// CatchUp makes the first poll fall within CatchUpWindow instead of at
 	// the node's phase: set for a device taken over from a member that left.
 	CatchUp bool
@@ -141,13 +148,14 @@ func Props(cfg Config) *actor.Props {
 type carryOver struct {
 	mu     sync.Mutex
 	stored int64
-	status telemetry.Status
+	status telemetry.Status // connectivity
+	saved  telemetry.Status // the shown status persisted
 }
 
-func (c *carryOver) load() (stored int64, status telemetry.Status) {
+func (c *carryOver) load() (stored int64, status, saved telemetry.Status) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.stored, c.status
+	return c.stored, c.status, c.saved
 }
 
 func (c *carryOver) setStored(id int64) {
@@ -156,8 +164,8 @@ func (c *carryOver) setStored(id int64) {
 	c.stored = max(c.stored, id)
 }
 
-func (c *carryOver) setStatus(s telemetry.Status) {
+func (c *carryOver) setStatus(connectivity, saved telemetry.Status) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.status = s
+	c.status, c.saved = connectivity, saved
 }

@@ -54,12 +54,14 @@ type device struct {
 
 	breaker  breaker
 	reported BreakerState     // the breaker state the parent last heard of
-	status   telemetry.Status // as decided
-	saved    telemetry.Status // as persisted
+	status   telemetry.Status // connectivity as decided: Online or Offline (or the node's initial status)
+	shown    telemetry.Status // what the node shows: status, or Alert, or Maintenance (shownStatus)
+	saved    telemetry.Status // shown, as persisted
 	saving   bool
 	lastSeen time.Time // created_at of the newest entry known
 	latest   latest
 	subs     subscribers
+	alerts   alertState
 	stats    Stats
 }
 
@@ -70,18 +72,19 @@ func newDevice(cfg *Config, carry *carryOver) *device {
 		interval: cfg.Interval(),
 		breaker:  breaker{state: BreakerClosed},
 		reported: BreakerClosed,
-		status:   cfg.Node.Status,
+		status:   connectivity(cfg.Node.Status),
+		saved:    cfg.Node.Status,
 		stored:   cfg.Node.LastEntryID,
 	}
 	if cfg.Node.LastSeen != nil {
 		d.lastSeen = *cfg.Node.LastSeen
 	}
-	stored, status := carry.load()
+	stored, status, saved := carry.load()
 	d.stored = max(d.stored, stored)
 	if status != "" {
-		d.status = status
+		d.status, d.saved = status, saved
 	}
-	d.saved, d.handed = d.status, d.stored
+	d.shown, d.handed = d.saved, d.stored
 	return d
 }
 
@@ -123,6 +126,22 @@ func (d *device) Receive(c actor.Context) {
 		if m.owner == d {
 			d.onStatusSaved(m)
 		}
+	case *alertsLoaded:
+		d.forgetFinished()
+		if m.owner == d {
+			d.onAlertsLoaded(m)
+		}
+	case *alertsSaved:
+		d.forgetFinished()
+		if m.owner == d {
+			d.onAlertsSaved(m)
+		}
+	case *windowEdge:
+		if m.owner == d && m.gen == d.alerts.edgeGen {
+			d.onWindowEdge()
+		}
+	case *msg.ReloadAlerts:
+		d.loadAlerts()
 	case *msg.GetLatest:
 		c.Respond(d.latestMsg())
 	case *msg.Subscribe:
@@ -144,9 +163,13 @@ func (d *device) Receive(c actor.Context) {
 func (d *device) start(c actor.Context) {
 	d.system, d.self, d.parent = c.ActorSystem(), c.Self(), c.Parent()
 	d.started = d.cfg.Now()
-	store, node, msg := d.cfg.Store, d.cfg.Node.ID, &warmed{owner: d}
+	store, alerts, node, now, msg := d.cfg.Store, d.cfg.Alerts, d.cfg.Node.ID, d.started, &warmed{owner: d}
+	d.alerts.loading = alerts != nil
 	d.goAndReport(msg, storeTimeout, func(ctx context.Context) {
 		msg.reading, msg.err = store.LatestReading(ctx, node)
+		if alerts != nil {
+			msg.alerts = readAlertState(ctx, alerts, node, now)
+		}
 	})
 }
 
@@ -200,6 +223,7 @@ func (d *device) shutdown() {
 	d.endSubscriptions()
 	stopTimer(d.tickTimer)
 	stopTimer(d.retryTimer)
+	stopTimer(d.alerts.edgeTimer)
 	for _, j := range d.inflight {
 		j.cancel()
 	}
@@ -226,6 +250,10 @@ func (d *device) onWarmed(m *warmed) {
 		delay = phase(d.cfg.Node.ID, min(d.interval, CatchUpWindow))
 	}
 	d.armTick(delay)
+	if d.cfg.Alerts != nil {
+		d.alerts.loading = false
+		d.applyAlertState(m.alerts, 0)
+	}
 	d.persistStatus() // a status carried over from a crashed incarnation may be unsaved
 }
 
@@ -244,6 +272,10 @@ func (d *device) onTick(c actor.Context) {
 
 	now := d.cfg.Now()
 	d.checkStale(now)
+	if d.cfg.Alerts != nil && (d.alerts.engine == nil || time.Since(d.alerts.loaded) >= alertReload) {
+		d.loadAlerts()
+	}
+	d.checkConnectivityAlert()
 	d.persistStatus() // retries a status the store refused earlier
 	switch {
 	case d.awaitingPermit || d.permitDeferred || d.fetching || len(d.pending) > 0:
@@ -311,7 +343,7 @@ type latest struct {
 }
 
 func (d *device) latestMsg() *msg.Latest {
-	l := &msg.Latest{NodeId: string(d.cfg.Node.ID), EntryId: d.latest.entryID, Metrics: d.latest.metrics, Status: string(d.status)}
+	l := &msg.Latest{NodeId: string(d.cfg.Node.ID), EntryId: d.latest.entryID, Metrics: d.latest.metrics, Status: string(d.shown)}
 	if !d.latest.at.IsZero() {
 		l.TimestampUnixMs = d.latest.at.UnixMilli()
 	}
@@ -328,7 +360,11 @@ func (d *device) setLatest(e telemetry.Entry) {
 func (d *device) snapshot() *Stats {
 	s := d.stats
 	s.Node, s.Channel, s.Interval = d.cfg.Node.ID, d.cfg.Node.ChannelID, d.interval
-	s.Status, s.Breaker, s.ConsecutiveFailures = d.status, d.breaker.state, d.breaker.failures
+	s.Status, s.Connectivity, s.Breaker, s.ConsecutiveFailures = d.shown, d.status, d.breaker.state, d.breaker.failures
+	if e := d.alerts.engine; e != nil {
+		s.OpenAlerts = len(e.Open())
+	}
+	s.InMaintenance = d.inMaintenance(d.cfg.Now())
 	s.BreakerOpened = d.breaker.opened
 	s.LastEntryHanded, s.LastEntryStored, s.PendingRows = d.handed, d.stored, len(d.pending)
 	s.Subscribers = len(d.subs)

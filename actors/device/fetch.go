@@ -162,6 +162,7 @@ func (d *device) onFetchSucceeded(c actor.Context, page thingspeak.Page, now tim
 		if now.Sub(newest.CreatedAt) < d.staleAfter() {
 			d.setStatus(telemetry.StatusOnline)
 		}
+		d.observe(page.Entries)
 		d.publishReading()
 	}
 	d.checkStale(now)

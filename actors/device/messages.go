@@ -61,7 +61,10 @@ type Stats struct {
 	Node                telemetry.NodeID
 	Channel             telemetry.ChannelID
 	Interval            time.Duration
-	Status              telemetry.Status
+	Status              telemetry.Status // as the node shows it: Online, Offline, Alert or Maintenance
+	Connectivity        telemetry.Status // Online or Offline, whatever alerts and windows say
+	OpenAlerts          int              // alerts of the node the device believes open
+	InMaintenance       bool
 	Breaker             BreakerState
 	ConsecutiveFailures int
 	LastFetch           time.Time // when the latest fetch ended, either way
@@ -98,6 +101,7 @@ type (
 		owner   *device
 		reading telemetry.Reading
 		err     error
+		alerts  alertSnapshot // when the device keeps alerts
 	}
 	fetched struct {
 		owner    *device

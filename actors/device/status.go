@@ -23,26 +23,61 @@ func (d *device) checkStale(now time.Time) {
 	}
 }
 
-// setStatus records a status decision (SPEC §4) and persists it if it is
-// a change.
+// setStatus records a connectivity decision (SPEC §4): Online or Offline.
 func (d *device) setStatus(s telemetry.Status) {
 	if d.status == s {
 		return
 	}
 	d.logger().Info("device status changed", "from", string(d.status), "to", string(s))
 	d.status = s
+	d.connectivityChanged()
+	d.refreshStatus()
+}
+
+// shownStatus is the node's status as SPEC §4 has it: Maintenance during a
+// window; else Offline when it is; else Alert while a critical alert is
+// open; else its connectivity. (An offline device has a critical offline
+// alert open: it shows Offline, which says more.)
+func (d *device) shownStatus() telemetry.Status {
+	now := d.cfg.Now()
+	switch {
+	case d.inMaintenance(now):
+		return telemetry.StatusMaintenance
+	case d.status == telemetry.StatusOnline && d.alerts.engine != nil && d.alerts.engine.CriticalOpen():
+		return telemetry.StatusAlert
+	}
+	return d.status
+}
+
+// refreshStatus publishes and persists the shown status when it changed.
+func (d *device) refreshStatus() {
+	s := d.shownStatus()
+	if s == d.shown {
+		return
+	}
+	d.shown = s
 	d.publishStatus()
 	d.persistStatus()
 }
 
-// persistStatus stores the current status unless it is stored already or a
+// connectivity is the Online/Offline part of a stored status: a node shown
+// in Alert was online; one in Maintenance is taken to be until the first
+// poll or the staleness check says otherwise.
+func connectivity(s telemetry.Status) telemetry.Status {
+	if s == telemetry.StatusAlert || s == telemetry.StatusMaintenance {
+		return telemetry.StatusOnline
+	}
+	return s
+}
+
+// persistStatus stores the shown status unless it is stored already or a
 // store call is under way (its answer persists whatever is current then).
 func (d *device) persistStatus() {
-	if d.saving || d.status == d.saved || d.done || d.self == nil {
+	if d.saving || d.shown == d.saved || d.done || d.self == nil {
 		return
 	}
 	d.saving = true
-	store, id, status := d.cfg.Store, d.cfg.Node.ID, d.status
+	store, id, status := d.cfg.Store, d.cfg.Node.ID, d.shown
 	var lastSeen *time.Time
 	if !d.lastSeen.IsZero() {
 		t := d.lastSeen
@@ -62,7 +97,7 @@ func (d *device) onStatusSaved(m *statusSaved) {
 		return
 	}
 	d.saved = m.status
-	d.carry.setStatus(m.status)
+	d.carry.setStatus(d.status, m.status)
 	d.persistStatus()
 }
 

@@ -60,7 +60,7 @@ func (d *device) publishReading() {
 
 func (d *device) publishStatus() {
 	if len(d.subs) > 0 {
-		d.publish(&msg.StatusUpdate{NodeId: string(d.cfg.Node.ID), Status: string(d.status), ProducedUnixMs: time.Now().UnixMilli()})
+		d.publish(&msg.StatusUpdate{NodeId: string(d.cfg.Node.ID), Status: string(d.shown), ProducedUnixMs: time.Now().UnixMilli()})
 	}
 }
 

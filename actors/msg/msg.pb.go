@@ -1085,6 +1085,163 @@ func (x *NodeProvisioned) GetData() []byte {
 	return nil
 }
 
+// ReloadAlerts tells a device actor that its node's alert rules or
+// maintenance windows changed: it reads them again from the store.
+type ReloadAlerts struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	NodeId string `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+}
+
+func (x *ReloadAlerts) Reset() {
+	*x = ReloadAlerts{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_msg_proto_msgTypes[15]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *ReloadAlerts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReloadAlerts) ProtoMessage() {}
+
+func (x *ReloadAlerts) ProtoReflect() protoreflect.Message {
+	mi := &file_msg_proto_msgTypes[15]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReloadAlerts.ProtoReflect.Descriptor instead.
+func (*ReloadAlerts) Descriptor() ([]byte, []int) {
+	return file_msg_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ReloadAlerts) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+// AlertRaised tells every member's live relay that an alert of a node
+// opened (ALERT_TRIGGERED) or resolved (ALERT_RESOLVED), so that the
+// WebSocket sessions that follow the node, or watch `alerts` with the node
+// in their scope, hear of it wherever they are connected. The owner fields
+// are what a scope is checked against.
+type AlertRaised struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	NodeId                 string `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Event                  string `protobuf:"bytes,2,opt,name=event,proto3" json:"event,omitempty"` // ALERT_TRIGGERED or ALERT_RESOLVED
+	ProducedUnixMs         int64  `protobuf:"varint,3,opt,name=produced_unix_ms,json=producedUnixMs,proto3" json:"produced_unix_ms,omitempty"`
+	Data                   []byte `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"` // the event's JSON object: {"alert": {…}}
+	CommunityId            string `protobuf:"bytes,5,opt,name=community_id,json=communityId,proto3" json:"community_id,omitempty"`
+	CustomerId             string `protobuf:"bytes,6,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	DistributorId          string `protobuf:"bytes,7,opt,name=distributor_id,json=distributorId,proto3" json:"distributor_id,omitempty"`
+	CommunityDistributorId string `protobuf:"bytes,8,opt,name=community_distributor_id,json=communityDistributorId,proto3" json:"community_distributor_id,omitempty"`
+}
+
+func (x *AlertRaised) Reset() {
+	*x = AlertRaised{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_msg_proto_msgTypes[16]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *AlertRaised) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AlertRaised) ProtoMessage() {}
+
+func (x *AlertRaised) ProtoReflect() protoreflect.Message {
+	mi := &file_msg_proto_msgTypes[16]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AlertRaised.ProtoReflect.Descriptor instead.
+func (*AlertRaised) Descriptor() ([]byte, []int) {
+	return file_msg_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *AlertRaised) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *AlertRaised) GetEvent() string {
+	if x != nil {
+		return x.Event
+	}
+	return ""
+}
+
+func (x *AlertRaised) GetProducedUnixMs() int64 {
+	if x != nil {
+		return x.ProducedUnixMs
+	}
+	return 0
+}
+
+func (x *AlertRaised) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *AlertRaised) GetCommunityId() string {
+	if x != nil {
+		return x.CommunityId
+	}
+	return ""
+}
+
+func (x *AlertRaised) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *AlertRaised) GetDistributorId() string {
+	if x != nil {
+		return x.DistributorId
+	}
+	return ""
+}
+
+func (x *AlertRaised) GetCommunityDistributorId() string {
+	if x != nil {
+		return x.CommunityDistributorId
+	}
+	return ""
+}
+
 var File_msg_proto protoreflect.FileDescriptor
 
 var file_msg_proto_rawDesc = []byte{
@@ -1215,10 +1372,31 @@ var file_msg_proto_rawDesc = []byte{
 	0x75, 0x63, 0x65, 0x64, 0x55, 0x6e, 0x69, 0x78, 0x4d, 0x73, 0x12, 0x16, 0x0a, 0x06, 0x73, 0x74,
 	0x61, 0x74, 0x75, 0x73, 0x18, 0x05, 0x20, 0x01, 0x28, 0x09, 0x52, 0x06, 0x73, 0x74, 0x61, 0x74,
 	0x75, 0x73, 0x12, 0x12, 0x0a, 0x04, 0x64, 0x61, 0x74, 0x61, 0x18, 0x06, 0x20, 0x01, 0x28, 0x0c,
-	0x52, 0x04, 0x64, 0x61, 0x74, 0x61, 0x42, 0x27, 0x5a, 0x25, 0x67, 0x69, 0x74, 0x68, 0x75, 0x62,
-	0x2e, 0x63, 0x6f, 0x6d, 0x2f, 0x65, 0x76, 0x61, 0x72, 0x61, 0x74, 0x65, 0x63, 0x68, 0x2f, 0x65,
-	0x76, 0x61, 0x72, 0x61, 0x2f, 0x61, 0x63, 0x74, 0x6f, 0x72, 0x73, 0x2f, 0x6d, 0x73, 0x67, 0x62,
-	0x06, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x33,
+	0x52, 0x04, 0x64, 0x61, 0x74, 0x61, 0x22, 0x27, 0x0a, 0x0c, 0x52, 0x65, 0x6c, 0x6f, 0x61, 0x64,
+	0x41, 0x6c, 0x65, 0x72, 0x74, 0x73, 0x12, 0x17, 0x0a, 0x07, 0x6e, 0x6f, 0x64, 0x65, 0x5f, 0x69,
+	0x64, 0x18, 0x01, 0x20, 0x01, 0x28, 0x09, 0x52, 0x06, 0x6e, 0x6f, 0x64, 0x65, 0x49, 0x64, 0x22,
+	0x9f, 0x02, 0x0a, 0x0b, 0x41, 0x6c, 0x65, 0x72, 0x74, 0x52, 0x61, 0x69, 0x73, 0x65, 0x64, 0x12,
+	0x17, 0x0a, 0x07, 0x6e, 0x6f, 0x64, 0x65, 0x5f, 0x69, 0x64, 0x18, 0x01, 0x20, 0x01, 0x28, 0x09,
+	0x52, 0x06, 0x6e, 0x6f, 0x64, 0x65, 0x49, 0x64, 0x12, 0x14, 0x0a, 0x05, 0x65, 0x76, 0x65, 0x6e,
+	0x74, 0x18, 0x02, 0x20, 0x01, 0x28, 0x09, 0x52, 0x05, 0x65, 0x76, 0x65, 0x6e, 0x74, 0x12, 0x28,
+	0x0a, 0x10, 0x70, 0x72, 0x6f, 0x64, 0x75, 0x63, 0x65, 0x64, 0x5f, 0x75, 0x6e, 0x69, 0x78, 0x5f,
+	0x6d, 0x73, 0x18, 0x03, 0x20, 0x01, 0x28, 0x03, 0x52, 0x0e, 0x70, 0x72, 0x6f, 0x64, 0x75, 0x63,
+	0x65, 0x64, 0x55, 0x6e, 0x69, 0x78, 0x4d, 0x73, 0x12, 0x12, 0x0a, 0x04, 0x64, 0x61, 0x74, 0x61,
+	0x18, 0x04, 0x20, 0x01, 0x28, 0x0c, 0x52, 0x04, 0x64, 0x61, 0x74, 0x61, 0x12, 0x21, 0x0a, 0x0c,
+	0x63, 0x6f, 0x6d, 0x6d, 0x75, 0x6e, 0x69, 0x74, 0x79, 0x5f, 0x69, 0x64, 0x18, 0x05, 0x20, 0x01,
+	0x28, 0x09, 0x52, 0x0b, 0x63, 0x6f, 0x6d, 0x6d, 0x75, 0x6e, 0x69, 0x74, 0x79, 0x49, 0x64, 0x12,
+	0x1f, 0x0a, 0x0b, 0x63, 0x75, 0x73, 0x74, 0x6f, 0x6d, 0x65, 0x72, 0x5f, 0x69, 0x64, 0x18, 0x06,
+	0x20, 0x01, 0x28, 0x09, 0x52, 0x0a, 0x63, 0x75, 0x73, 0x74, 0x6f, 0x6d, 0x65, 0x72, 0x49, 0x64,
+	0x12, 0x25, 0x0a, 0x0e, 0x64, 0x69, 0x73, 0x74, 0x72, 0x69, 0x62, 0x75, 0x74, 0x6f, 0x72, 0x5f,
+	0x69, 0x64, 0x18, 0x07, 0x20, 0x01, 0x28, 0x09, 0x52, 0x0d, 0x64, 0x69, 0x73, 0x74, 0x72, 0x69,
+	0x62, 0x75, 0x74, 0x6f, 0x72, 0x49, 0x64, 0x12, 0x38, 0x0a, 0x18, 0x63, 0x6f, 0x6d, 0x6d, 0x75,
+	0x6e, 0x69, 0x74, 0x79, 0x5f, 0x64, 0x69, 0x73, 0x74, 0x72, 0x69, 0x62, 0x75, 0x74, 0x6f, 0x72,
+	0x5f, 0x69, 0x64, 0x18, 0x08, 0x20, 0x01, 0x28, 0x09, 0x52, 0x16, 0x63, 0x6f, 0x6d, 0x6d, 0x75,
+	0x6e, 0x69, 0x74, 0x79, 0x44, 0x69, 0x73, 0x74, 0x72, 0x69, 0x62, 0x75, 0x74, 0x6f, 0x72, 0x49,
+	0x64, 0x42, 0x27, 0x5a, 0x25, 0x67, 0x69, 0x74, 0x68, 0x75, 0x62, 0x2e, 0x63, 0x6f, 0x6d, 0x2f,
+	0x65, 0x76, 0x61, 0x72, 0x61, 0x74, 0x65, 0x63, 0x68, 0x2f, 0x65, 0x76, 0x61, 0x72, 0x61, 0x2f,
+	0x61, 0x63, 0x74, 0x6f, 0x72, 0x73, 0x2f, 0x6d, 0x73, 0x67, 0x62, 0x06, 0x70, 0x72, 0x6f, 0x74,
+	0x6f, 0x33,
 }
 
 var (
@@ -1233,7 +1411,7 @@ func file_msg_proto_rawDescGZIP() []byte {
 	return file_msg_proto_rawDescData
 }
 
-var file_msg_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_msg_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_msg_proto_goTypes = []interface{}{
 	(*GetLatest)(nil),         // 0: evara.msg.GetLatest
 	(*Latest)(nil),            // 1: evara.msg.Latest
@@ -1250,10 +1428,12 @@ var file_msg_proto_goTypes = []interface{}{
 	(*StatusUpdate)(nil),      // 12: evara.msg.StatusUpdate
 	(*SubscriptionEnded)(nil), // 13: evara.msg.SubscriptionEnded
 	(*NodeProvisioned)(nil),   // 14: evara.msg.NodeProvisioned
-	nil,                       // 15: evara.msg.Latest.MetricsEntry
+	(*ReloadAlerts)(nil),      // 15: evara.msg.ReloadAlerts
+	(*AlertRaised)(nil),       // 16: evara.msg.AlertRaised
+	nil,                       // 17: evara.msg.Latest.MetricsEntry
 }
 var file_msg_proto_depIdxs = []int32{
-	15, // 0: evara.msg.Latest.metrics:type_name -> evara.msg.Latest.MetricsEntry
+	17, // 0: evara.msg.Latest.metrics:type_name -> evara.msg.Latest.MetricsEntry
 	4,  // 1: evara.msg.MemberStats.mailbox:type_name -> evara.msg.Mailboxes
 	5,  // 2: evara.msg.MemberStats.breakers:type_name -> evara.msg.Breakers
 	6,  // 3: evara.msg.MemberStats.limiter:type_name -> evara.msg.Limiter
@@ -1453,6 +1633,30 @@ func file_msg_proto_init() {
 				return nil
 			}
 		}
+		file_msg_proto_msgTypes[15].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*ReloadAlerts); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
+		file_msg_proto_msgTypes[16].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*AlertRaised); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1460,7 +1664,7 @@ func file_msg_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: file_msg_proto_rawDesc,
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -36,8 +36,11 @@ func (f LocatorFunc) DevicePID(node telemetry.NodeID) *actor.PID { return f(node
 type Options struct {
 	Sink    Sink
 	Locator Locator
-	Logger  *slog.Logger     // default: discard
-	Now     func() time.Time // default time.Now; stamps the current reading handed over at subscribe
+	// Scope is what the connection's user may see: an alert announced for
+	// the AlertsTopic reaches the session only for a node it covers.
+	Scope  telemetry.Scope
+	Logger *slog.Logger     // default: discard
+	Now    func() time.Time // default time.Now; stamps the current reading handed over at subscribe
 	// ResubscribeMin is the first wait before subscribing again after a
 	// device was lost or an attempt failed; it doubles on every failure in
 	// a row up to ResubscribeMax. Defaults 25ms and 1s.

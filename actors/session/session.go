@@ -52,6 +52,8 @@ func (s *session) Receive(c actor.Context) {
 		s.unwatch(c, m.Topic)
 	case *Announce:
 		s.announce(c, m)
+	case *AlertAnnounce:
+		s.announceAlert(m)
 	case *GetStats:
 		c.Respond(s.snapshot())
 	case *retryDue:

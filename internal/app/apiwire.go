@@ -100,7 +100,7 @@ func buildAPI(ctx context.Context, d apiDeps) (*apiServer, error) {
 		BootstrapSuperadmins: d.cfg.API.BootstrapSuperadmins,
 	}
 	if d.runtime != nil {
-		opts.Runtime, opts.Sessions, opts.Events = d.runtime, d.runtime.live, d.runtime.live
+		opts.Runtime, opts.Sessions, opts.Events, opts.AlertSettings = d.runtime, d.runtime.live, d.runtime.live, d.runtime
 	}
 	if d.metrics != nil {
 		opts.Registerer, opts.Gatherer = d.metrics, d.metrics

@@ -41,8 +41,9 @@ func (l *liveSessions) DevicePID(node telemetry.NodeID) *actor.PID {
 }
 
 // Open spawns the connection's session actor.
-func (l *liveSessions) Open(_ ws.Identity, sink ws.Sink) (ws.Session, error) {
-	pid, err := l.system.Root.SpawnNamed(session.Props(session.Options{Sink: sink, Locator: l}), "session/"+uuid.NewString())
+func (l *liveSessions) Open(id ws.Identity, sink ws.Sink) (ws.Session, error) {
+	scope, _ := id.Scope.(telemetry.Scope) // the API's identities carry one; anything else sees no alerts topic
+	pid, err := l.system.Root.SpawnNamed(session.Props(session.Options{Sink: sink, Locator: l, Scope: scope}), "session/"+uuid.NewString())
 	if err != nil {
 		return nil, err
 	}
@@ -86,12 +87,43 @@ const relayName = "live"
 // it messages; it holds no state and never blocks.
 func (l *liveSessions) relayProps() *actor.Props {
 	return actor.PropsFromFunc(func(c actor.Context) {
-		if m, ok := c.Message().(*msg.NodeProvisioned); ok {
+		switch m := c.Message().(type) {
+		case *msg.NodeProvisioned:
 			l.deliver(api.Published{Community: m.GetCommunityId(), HasDevice: m.GetHasDevice(), Event: telemetry.LiveEvent{
 				Kind: telemetry.LiveNodeProvisioned, NodeID: telemetry.NodeID(m.GetNodeId()), ProducedUnixMs: m.GetProducedUnixMs(),
 				Status: telemetry.Status(m.GetStatus()), Data: m.GetData()}})
+		case *msg.AlertRaised:
+			l.deliverAlert(&session.AlertAnnounce{
+				Event: telemetry.LiveEvent{Kind: telemetry.LiveKind(m.GetEvent()), NodeID: telemetry.NodeID(m.GetNodeId()),
+					ProducedUnixMs: m.GetProducedUnixMs(), Data: m.GetData()},
+				Owner: telemetry.NodeOwner{CommunityID: m.GetCommunityId(), CustomerID: m.GetCustomerId(),
+					DistributorID: m.GetDistributorId(), CommunityDistributorID: m.GetCommunityDistributorId()},
+			})
 		}
 	})
+}
+
+// PublishAlert hands an alert event to the sessions of every member: those
+// that follow the node, or watch the alerts topic with the node in scope,
+// pass it on (session.AlertAnnounce).
+func (l *liveSessions) PublishAlert(ev telemetry.LiveEvent, owner telemetry.NodeOwner) {
+	l.deliverAlert(&session.AlertAnnounce{Event: ev, Owner: owner})
+	m := &msg.AlertRaised{NodeId: string(ev.NodeID), Event: string(ev.Kind), ProducedUnixMs: ev.ProducedUnixMs, Data: ev.Data,
+		CommunityId: owner.CommunityID, CustomerId: owner.CustomerID, DistributorId: owner.DistributorID,
+		CommunityDistributorId: owner.CommunityDistributorID}
+	for _, member := range l.member.Members() {
+		if member != l.member.Address() {
+			l.system.Root.Send(actor.NewPID(member, relayName), m)
+		}
+	}
+}
+
+func (l *liveSessions) deliverAlert(m *session.AlertAnnounce) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for s := range l.open {
+		l.system.Root.Send(s.pid, m)
+	}
 }
 
 // deliver hands a provisioned node to this member's sessions; those that

@@ -57,13 +57,13 @@ const webhookDispatcherKey telemetry.NodeID = "webhook-dispatcher"
 // nil when the store keeps none. Only one may send per database (the
 // store does not claim deliveries): in a cluster, the member that owns
 // the dispatcher's key by rendezvous hashing, as it would own a device.
-func newWebhookDispatcher(st any, kr *keyring.Keyring, member *cluster.Member, reg prometheus.Registerer, log *slog.Logger) (*webhook.Dispatcher, error) {
+func newWebhookDispatcher(st any, kr *keyring.Keyring, member *cluster.Member, wake <-chan struct{}, reg prometheus.Registerer, log *slog.Logger) (*webhook.Dispatcher, error) {
 	ws, ok := st.(webhook.Store)
 	if !ok {
 		return nil, nil
 	}
 	active := func() bool { return member.Owner(webhookDispatcherKey) == member.Address() }
-	d, err := webhook.NewDispatcher(ws, kr, webhook.Options{Logger: log.With("component", "webhooks"), Registerer: reg, Active: active})
+	d, err := webhook.NewDispatcher(ws, kr, webhook.Options{Logger: log.With("component", "webhooks"), Registerer: reg, Active: active, Wake: wake})
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)
 	}

@@ -50,8 +50,13 @@ type deviceRuntime struct {
 	placement *actor.PID
 	client    *thingspeak.Client
 	live      *liveSessions // the WebSocket connections' session actors
-	store     store
-	timeout   time.Duration // of the writer's flush at stop
+	// webhookWake is signalled when a device queued webhook deliveries, so
+	// that this member's dispatcher (when it is the one sending) sends
+	// them at once.
+	webhookWake chan struct{}
+	store       store
+	log         *slog.Logger
+	timeout     time.Duration // of the writer's flush at stop
 }
 
 // startRuntime starts the actor system, joins the cluster and spawns this
@@ -64,7 +69,7 @@ func startRuntime(d runtimeDeps) (rt *deviceRuntime, err error) {
 	}
 	actorLog := slog.New(newDedupeHandler(d.log.Handler(), time.Minute)).With("component", "actor")
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLog }))
-	rt = &deviceRuntime{system: system, client: client, store: d.store, timeout: d.cfg.ShutdownTimeout}
+	rt = &deviceRuntime{system: system, client: client, store: d.store, log: d.log, timeout: d.cfg.ShutdownTimeout}
 	rt.writer = system.Root.Spawn(writer.Props(d.store, writer.Options{Logger: d.log.With("component", "writer"), Registerer: d.metrics}))
 	cl := d.cfg.Cluster
 	rt.member, err = cluster.Start(system, cluster.Options{
@@ -76,6 +81,13 @@ func startRuntime(d runtimeDeps) (rt *deviceRuntime, err error) {
 	}
 	rt.router = cluster.NewRouter(system, rt.member)
 	rt.live = newLiveSessions(system, rt.member)
+	rt.webhookWake = make(chan struct{}, 1)
+	notices := &alertNotices{store: d.store, live: rt.live, log: d.log.With("component", "alerts"), queued: func() {
+		select {
+		case rt.webhookWake <- struct{}{}:
+		default: // a wake-up is pending already
+		}
+	}}
 	hold := time.Duration(0)
 	if cl.Mode() != config.ProviderSingle {
 		hold = joinHold
@@ -88,7 +100,8 @@ func startRuntime(d runtimeDeps) (rt *deviceRuntime, err error) {
 		Hold:   hold,
 		Logger: d.log.With("component", "limiter"),
 		Devices: func(n telemetry.Node) device.Config {
-			return device.Config{Node: n, DefaultInterval: interval, Fetcher: client, Keys: d.keys, Store: d.store, Writer: rt.writer, Logger: deviceLog}
+			return device.Config{Node: n, DefaultInterval: interval, Fetcher: client, Keys: d.keys, Store: d.store, Writer: rt.writer,
+				Alerts: d.store, Notify: notices, Logger: deviceLog}
 		},
 	}), limiter.Name)
 	if err == nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/evaratech/evara/internal/config"
 	"github.com/evaratech/evara/internal/keyring"
 	"github.com/evaratech/evara/internal/telemetry"
+	"github.com/evaratech/evara/internal/webhook"
 	"github.com/evaratech/evara/persistence/pgstore"
 	"github.com/evaratech/evara/persistence/sqlitestore"
 )
@@ -28,7 +29,9 @@ type store interface {
 	api.Store // the dashboard's routes
 	GetProfileByEmail(ctx context.Context, email string) (telemetry.UserProfile, error)
 	writer.Store
-	device.Store // LatestReading, SetNodeStatus
+	device.Store      // LatestReading, SetNodeStatus
+	device.AlertStore // rules, open alerts, maintenance windows of a device's node
+	webhook.Queue     // subscriptions taking an event, and the delivery queue
 	RuntimeNodes(ctx context.Context) ([]telemetry.Node, error)
 	NodeChangesSince(ctx context.Context, sinceMs int64) ([]telemetry.NodeChange, error)
 	PruneNodeChanges(ctx context.Context, before time.Time) (int64, error)

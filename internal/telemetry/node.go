@@ -73,6 +73,35 @@ type Scope struct {
 	CustomerID    string
 }
 
+// NodeOwner is whom a node belongs to: what a Scope is checked against
+// outside the store (an event on its way to live sessions).
+// CommunityDistributorID is the distributor of the node's community.
+type NodeOwner struct {
+	CommunityID            string
+	CustomerID             string
+	DistributorID          string
+	CommunityDistributorID string
+}
+
+// Covers reports whether the scope sees a node of owner o: the rule the
+// stores apply in SQL (SPEC §9), for one node in memory. A customer sees
+// its own nodes, a community admin its community's, a distributor the
+// nodes assigned to it and those of its communities; the zero Scope sees
+// nothing.
+func (s Scope) Covers(o NodeOwner) bool {
+	switch {
+	case s.All:
+		return true
+	case s.CustomerID != "":
+		return o.CustomerID == s.CustomerID
+	case s.CommunityID != "":
+		return o.CommunityID == s.CommunityID
+	case s.DistributorID != "":
+		return o.DistributorID == s.DistributorID || o.CommunityID != "" && o.CommunityDistributorID == s.DistributorID
+	}
+	return false
+}
+
 // Page is an offset page of a list.
 type Page struct {
 	Limit  int // 0: the default (50); capped at 1000

@@ -19,6 +19,22 @@ type MaintenanceWindow struct {
 	CreatedAt   time.Time
 }
 
+// Covers reports whether the window covers at: from its start, inclusive,
+// to its end, exclusive.
+func (w MaintenanceWindow) Covers(at time.Time) bool {
+	return !at.Before(w.StartsAt) && at.Before(w.EndsAt)
+}
+
+// InWindow reports whether any of windows covers at.
+func InWindow(windows []MaintenanceWindow, at time.Time) bool {
+	for _, w := range windows {
+		if w.Covers(at) {
+			return true
+		}
+	}
+	return false
+}
+
 // LatLng is one point of a pipeline; it encodes as [lat, lng].
 type LatLng [2]float64
 

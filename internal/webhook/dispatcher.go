@@ -36,8 +36,12 @@ type Options struct {
 	// Client sends the requests (default: a client of its own). Its
 	// redirect policy is replaced by the Dispatcher's: same host and
 	// method only.
-	Client      *http.Client
-	Poll        time.Duration    // how often due deliveries are looked for; default 1s
+	Client *http.Client
+	Poll   time.Duration // how often due deliveries are looked for; default 250ms
+	// Wake makes the dispatcher look for due deliveries at once: whoever
+	// queues some sends on it without blocking (a buffer of 1 is enough).
+	// nil: only every Poll.
+	Wake        <-chan struct{}
 	Batch       int              // deliveries taken per poll, and so at most in flight; default 100
 	Workers     int              // requests sent at once; default 4
 	Timeout     time.Duration    // per attempt, response included; default 10s
@@ -59,7 +63,7 @@ func (o *Options) defaults() {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Poll <= 0 {
-		o.Poll = time.Second
+		o.Poll = 250 * time.Millisecond
 	}
 	if o.Batch <= 0 {
 		o.Batch = 100
@@ -149,6 +153,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-timer.C:
+		case <-d.opts.Wake: // the Reset below drops a tick pending meanwhile (Go ≥ 1.23 timers)
 		}
 		if d.opts.Active != nil && !d.opts.Active() {
 			timer.Reset(d.opts.Poll)

@@ -36,6 +36,7 @@ type OpsStore interface {
 	ListWindows(ctx context.Context, scope telemetry.Scope, activeAt *time.Time) ([]telemetry.MaintenanceWindow, error)
 	DeleteWindow(ctx context.Context, scope telemetry.Scope, id string) error
 	InMaintenance(ctx context.Context, nodeID telemetry.NodeID, at time.Time) (bool, error)
+	NodeWindows(ctx context.Context, nodeID telemetry.NodeID, after time.Time) ([]telemetry.MaintenanceWindow, error)
 
 	// Pipelines.
 	CreatePipeline(ctx context.Context, p *telemetry.Pipeline) error

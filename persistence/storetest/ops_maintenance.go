@@ -215,9 +215,23 @@ func testInMaintenance(t *testing.T, s Store) {
 			if err != nil || got != c.want {
 				t.Errorf("InMaintenance = %v, %v; want %v", got, err, c.want)
 			}
+			// The device actor's way: the windows not over yet, judged locally.
+			windows, err := s.NodeWindows(ctx, c.node.ID, t0.Add(c.at))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := telemetry.InWindow(windows, t0.Add(c.at)); got != c.want {
+				t.Errorf("InWindow(NodeWindows) = %v over %d windows; want %v", got, len(windows), c.want)
+			}
 		})
 	}
 	if got, err := s.InMaintenance(ctx, telemetry.NodeID(newUUID()), t0); err != nil || got {
 		t.Errorf("unknown node: %v, %v", got, err)
+	}
+	if got, err := s.NodeWindows(ctx, w.mine.ID, t0.Add(-time.Hour)); err != nil || len(got) != 2 || !got[0].StartsAt.Equal(t0) {
+		t.Errorf("NodeWindows of a node with a window of its own and one of its community = %+v, %v; want both, by start", got, err)
+	}
+	if got, err := s.NodeWindows(ctx, w.other.ID, t0.Add(-time.Hour)); err != nil || len(got) != 0 {
+		t.Errorf("NodeWindows of a node of another community = %+v, %v; want none", got, err)
 	}
 }

@@ -126,3 +126,29 @@ func (s *Store) InMaintenance(ctx context.Context, nodeID telemetry.NodeID, at t
 		string(node), s.d.Time(at)).Scan(&covered)
 	return covered, s.translate(err, "maintenance window")
 }
+
+// NodeWindows returns the maintenance windows of the node or of its
+// community that end after after, by start (no scope: the device actor
+// asks for its own node, and decides locally when each one covers it).
+func (s *Store) NodeWindows(ctx context.Context, nodeID telemetry.NodeID, after time.Time) ([]telemetry.MaintenanceWindow, error) {
+	node, ok := asNodeID(nodeID)
+	if !ok {
+		return nil, nil
+	}
+	rows, err := s.db.Query(ctx, s.q("SELECT "+windowColumns+` FROM maintenance_windows w
+		WHERE w.ends_at > $2 AND (w.node_id = $1 OR w.community_id = (SELECT n.community_id FROM nodes n WHERE n.id = $1))
+		ORDER BY w.starts_at, w.id`), string(node), s.d.Time(after))
+	if err != nil {
+		return nil, s.translate(err, "maintenance window")
+	}
+	defer rows.Close()
+	var out []telemetry.MaintenanceWindow
+	for rows.Next() {
+		w, err := scanWindow(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, rows.Err()
+}

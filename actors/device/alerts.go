@@ -1,0 +1,346 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/evaratech/evara/actors/device/alerting"
+	"github.com/evaratech/evara/internal/telemetry"
+)
+
+// AlertStore is what a device needs to keep its node's alert state. Every
+// call runs off the mailbox with a timeout.
+type AlertStore interface {
+	// EnabledRules are the node's enabled alert rules.
+	EnabledRules(ctx context.Context, node telemetry.NodeID) ([]telemetry.AlertRule, error)
+	// OpenAlerts are the node's unresolved alerts.
+	OpenAlerts(ctx context.Context, node telemetry.NodeID) ([]telemetry.Alert, error)
+	// NodeWindows are the maintenance windows of the node or of its
+	// community that end after after.
+	NodeWindows(ctx context.Context, node telemetry.NodeID, after time.Time) ([]telemetry.MaintenanceWindow, error)
+	// OpenAlert opens al unless its cause already has an unresolved alert,
+	// reports whether it created one, and fills al with the stored alert.
+	OpenAlert(ctx context.Context, al *telemetry.Alert) (created bool, err error)
+	// ResolveAlertsFor resolves the unresolved alert of a cause and returns
+	// it, or an error wrapping telemetry.ErrNotFound when none is open.
+	ResolveAlertsFor(ctx context.Context, node telemetry.NodeID, kind telemetry.AlertKind, ruleID, metric, by, comment string) (telemetry.Alert, error)
+}
+
+// NoticeKind is what a Notice is about; the names are the webhook events'.
+type NoticeKind string
+
+// The notices.
+const (
+	NoticeAlertTriggered NoticeKind = "alert.triggered"
+	NoticeAlertResolved  NoticeKind = "alert.resolved"
+	NoticeDeviceOffline  NoticeKind = "device.offline"
+	NoticeDeviceOnline   NoticeKind = "device.online"
+)
+
+// Notice is one change a device reports to its Notifier: an alert it
+// stored as opened or resolved (Alert, as stored), or its node going
+// offline or coming back (Status).
+type Notice struct {
+	Kind   NoticeKind
+	Node   telemetry.NodeID
+	Owner  telemetry.NodeOwner // the node's tenancy (CommunityDistributorID left empty)
+	Alert  telemetry.Alert     // alert notices
+	Status telemetry.Status    // device notices
+	// At is when the device decided: for an alert, when the reading that
+	// raised it arrived (not the reading's own timestamp).
+	At time.Time
+}
+
+// Notifier hears of a device's notices (the WebSocket sessions and the
+// webhooks, in internal/app). Notify is called off the mailbox, one call
+// at a time per device and in the order the changes happened, only after
+// an alert change was stored, and only for changes this device made (a
+// second opening of a cause, by the previous owner of a device that moved,
+// notifies nobody). It may block briefly (it shares the device's store
+// timeout) and must be safe for concurrent use by many devices.
+type Notifier interface {
+	Notify(ctx context.Context, n Notice)
+}
+
+// alertReload is how often a device reads its rules, windows and open
+// alerts again even when nobody told it they changed (a ReloadAlerts lost
+// while the device moved, an alert a user resolved).
+const alertReload = 5 * time.Minute
+
+// alertState is the device's alert side: the engine once loaded, the
+// node's maintenance windows, and the changes on their way to the store.
+type alertState struct {
+	engine  *alerting.Engine // nil until the first load succeeds
+	windows []telemetry.MaintenanceWindow
+	loaded  time.Time // real time of the last successful load
+	loading bool
+	again   bool // a reload was asked for while one ran
+
+	queue  []alertItem // to store and notify, in order
+	saving bool        // a goroutine stores a batch of the queue
+	// gen counts the actions queued: a load that started before the latest
+	// one must not reseed the engine with what the store said then.
+	gen uint64
+
+	edgeTimer *time.Timer // the next start or end of a window
+	edgeGen   uint64
+}
+
+// alertItem is one queued change: an engine Action, or a device notice.
+type alertItem struct {
+	action alerting.Action
+	notice *Notice
+	at     time.Time // when it was decided
+}
+
+// alertSnapshot is what a load reads from the store.
+type alertSnapshot struct {
+	rules   []telemetry.AlertRule
+	open    []telemetry.Alert
+	windows []telemetry.MaintenanceWindow
+	err     error
+}
+
+type (
+	alertsLoaded struct {
+		owner *device
+		snap  alertSnapshot
+		gen   uint64
+	}
+	alertsSaved struct {
+		owner  *device
+		reseed bool              // a change failed to persist: believe the store again
+		open   []telemetry.Alert // the node's open alerts then
+	}
+	windowEdge struct {
+		owner *device
+		gen   uint64
+	}
+)
+
+// readAlertState reads the node's rules, open alerts and the maintenance
+// windows not over yet.
+func readAlertState(ctx context.Context, store AlertStore, node telemetry.NodeID, now time.Time) alertSnapshot {
+	var s alertSnapshot
+	var errs [3]error
+	s.rules, errs[0] = store.EnabledRules(ctx, node)
+	s.open, errs[1] = store.OpenAlerts(ctx, node)
+	s.windows, errs[2] = store.NodeWindows(ctx, node, now)
+	s.err = errors.Join(errs[:]...)
+	return s
+}
+
+// loadAlerts reads the alert state again, off the mailbox.
+func (d *device) loadAlerts() {
+	a := &d.alerts
+	if d.cfg.Alerts == nil || d.done || d.self == nil {
+		return
+	}
+	if a.loading {
+		a.again = true
+		return
+	}
+	a.loading, a.again = true, false
+	store, node, now := d.cfg.Alerts, d.cfg.Node.ID, d.cfg.Now()
+	m := &alertsLoaded{owner: d, gen: a.gen}
+	d.goAndReport(m, storeTimeout, func(ctx context.Context) { m.snap = readAlertState(ctx, store, node, now) })
+}
+
+func (d *device) onAlertsLoaded(m *alertsLoaded) {
+	a := &d.alerts
+	a.loading = false
+	d.applyAlertState(m.snap, m.gen)
+	if a.again {
+		d.loadAlerts()
+	}
+}
+
+// applyAlertState takes a snapshot read when the queue had seen gen
+// actions: the first builds the engine; later ones replace the rules and
+// windows and, when nothing was queued since the read, the open alerts.
+func (d *device) applyAlertState(s alertSnapshot, gen uint64) {
+	a := &d.alerts
+	if s.err != nil {
+		d.logger().Warn("cannot read the node's alert rules, open alerts or maintenance windows; trying again on the next tick", "err", s.err)
+		return
+	}
+	a.loaded, a.windows = time.Now(), s.windows
+	if a.engine == nil {
+		var actions []alerting.Action
+		a.engine, actions = alerting.New(alerting.Options{Node: d.cfg.Node.ID, Rules: s.rules, Open: s.open, Now: d.cfg.Now})
+		d.queueActions(actions)
+	} else {
+		d.queueActions(a.engine.SetRules(s.rules))
+		if gen == a.gen {
+			d.queueActions(a.engine.Reseed(s.open))
+		}
+	}
+	d.armWindowEdge()
+	d.checkConnectivityAlert()
+	d.refreshStatus()
+}
+
+// inMaintenance reports whether a maintenance window of the node covers at.
+func (d *device) inMaintenance(at time.Time) bool { return telemetry.InWindow(d.alerts.windows, at) }
+
+// armWindowEdge arms a timer for the next start or end of a window, when
+// the node's status changes without any reading.
+func (d *device) armWindowEdge() {
+	a := &d.alerts
+	stopTimer(a.edgeTimer)
+	a.edgeGen++
+	now := d.cfg.Now()
+	var next time.Time
+	for _, w := range a.windows {
+		for _, t := range []time.Time{w.StartsAt, w.EndsAt} {
+			if t.After(now) && (next.IsZero() || t.Before(next)) {
+				next = t
+			}
+		}
+	}
+	if !next.IsZero() {
+		a.edgeTimer = d.after(next.Sub(now), &windowEdge{owner: d, gen: a.edgeGen})
+	}
+}
+
+func (d *device) onWindowEdge() {
+	now := d.cfg.Now()
+	d.alerts.windows = slices.DeleteFunc(d.alerts.windows, func(w telemetry.MaintenanceWindow) bool { return !w.EndsAt.After(now) })
+	d.armWindowEdge()
+	d.checkConnectivityAlert() // a device still offline when its window ends
+	d.refreshStatus()
+}
+
+// observe evaluates the node's rules and anomaly windows on new entries.
+func (d *device) observe(entries []telemetry.Entry) {
+	e := d.alerts.engine
+	if e == nil {
+		return
+	}
+	for _, en := range entries {
+		d.queueActions(e.Observe(en.CreatedAt, metrics(d.cfg.Node.FieldMapping, en), d.inMaintenance(en.CreatedAt)))
+	}
+	d.refreshStatus()
+}
+
+// checkConnectivityAlert opens or resolves the offline alert to match the
+// node's connectivity (a no-op when they agree).
+func (d *device) checkConnectivityAlert() {
+	e := d.alerts.engine
+	if e == nil || (d.status != telemetry.StatusOnline && d.status != telemetry.StatusOffline) {
+		return
+	}
+	now := d.cfg.Now()
+	d.queueActions(e.StatusChanged(d.status == telemetry.StatusOffline, now, d.inMaintenance(now)))
+}
+
+// connectivityChanged follows the node going offline or coming back: the
+// offline alert, and the device notice.
+func (d *device) connectivityChanged() {
+	d.checkConnectivityAlert()
+	kind := NoticeDeviceOnline
+	if d.status == telemetry.StatusOffline {
+		kind = NoticeDeviceOffline
+	} else if d.status != telemetry.StatusOnline {
+		return
+	}
+	if d.cfg.Notify != nil {
+		d.queue(alertItem{notice: &Notice{Kind: kind, Status: d.status, At: time.Now()}, at: time.Now()})
+	}
+}
+
+func (d *device) queueActions(actions []alerting.Action) {
+	for _, act := range actions {
+		d.queue(alertItem{action: act, at: time.Now()})
+		d.alerts.gen++
+	}
+}
+
+func (d *device) queue(it alertItem) {
+	d.alerts.queue = append(d.alerts.queue, it)
+	d.saveAlerts()
+}
+
+// saveAlerts stores the queued changes and notifies them, in order, on one
+// goroutine at a time; what is queued meanwhile waits for its answer.
+func (d *device) saveAlerts() {
+	a := &d.alerts
+	if a.saving || len(a.queue) == 0 || d.done || d.self == nil {
+		return
+	}
+	a.saving = true
+	items := a.queue
+	a.queue = nil
+	store, notify, node, owner, log := d.cfg.Alerts, d.cfg.Notify, d.cfg.Node.ID, d.owner(), d.logger
+	m := &alertsSaved{owner: d}
+	timeout := storeTimeout + time.Duration(len(items))*time.Second
+	d.goAndReport(m, timeout, func(ctx context.Context) {
+		failed := false
+		for _, it := range items {
+			n, err := persistItem(ctx, store, node, it)
+			if err != nil {
+				failed = true
+				log().Warn("cannot store an alert change; the alert state is read again", "err", err)
+				continue
+			}
+			if n != nil && notify != nil {
+				n.Node, n.Owner = node, owner
+				notify.Notify(ctx, *n)
+			}
+		}
+		if failed {
+			open, err := store.OpenAlerts(ctx, node)
+			m.reseed, m.open = err == nil, open
+		}
+	})
+}
+
+// persistItem stores one change of node and returns the notice it makes,
+// if any: none for an alert that was open already, or already resolved.
+func persistItem(ctx context.Context, store AlertStore, node telemetry.NodeID, it alertItem) (*Notice, error) {
+	switch act := it.action; {
+	case it.notice != nil:
+		return it.notice, nil
+	case act.Open != nil:
+		al := *act.Open
+		created, err := store.OpenAlert(ctx, &al)
+		if err != nil || !created {
+			return nil, err
+		}
+		return &Notice{Kind: NoticeAlertTriggered, Alert: al, At: it.at}, nil
+	default:
+		c := act.Resolve
+		al, err := store.ResolveAlertsFor(ctx, node, c.Kind, c.RuleID, c.Metric, "", "")
+		if isNotFound(err) { // a user resolved it already
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &Notice{Kind: NoticeAlertResolved, Alert: al, At: it.at}, nil
+	}
+}
+
+func (d *device) onAlertsSaved(m *alertsSaved) {
+	d.alerts.saving = false
+	if m.reseed && d.alerts.engine != nil {
+		d.queueActions(d.alerts.engine.Reseed(m.open))
+	}
+	d.saveAlerts()
+	d.refreshStatus()
+}
+
+// owner is the node's tenancy, for the notices.
+func (d *device) owner() telemetry.NodeOwner {
+	n := &d.cfg.Node
+	return telemetry.NodeOwner{CommunityID: deref(n.CommunityID), CustomerID: deref(n.CustomerID), DistributorID: deref(n.DistributorID)}
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}

@@ -47,6 +47,7 @@ type apiEnv struct {
 	client *http.Client
 	fx     fixture
 	routes []api.Route // the server's route table
+	rt     *deviceRuntime
 }
 
 // fixture is two distributors, each with one community; community A has two
@@ -113,6 +114,7 @@ func newAPIEnv(t testing.TB, opts ...apiEnvOption) *apiEnv {
 		t.Fatal(err)
 	}
 	stack.push("actors", rt.stop)
+	env.rt = rt
 	srv, err := buildAPI(ctx, apiDeps{cfg: cfg, store: st, keys: kr, runtime: rt, upstream: simSrv.URL, log: log, metrics: reg,
 		health: &healthReporter{database: "postgres"}})
 	if err != nil {

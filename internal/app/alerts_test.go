@@ -1,0 +1,396 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/evaratech/evara/internal/telemetry"
+	"github.com/evaratech/evara/internal/thingspeak/sim"
+	"github.com/evaratech/evara/internal/webhook"
+)
+
+// These tests drive the simulator's signal across alert thresholds (sim
+// overrides) and check what the whole stack makes of it: alert rows,
+// node statuses, WebSocket events and signed webhook deliveries.
+
+// hookReceiver is a webhook endpoint that verifies every signature and
+// answers 500 to the first failFirst attempts of each delivery.
+type hookReceiver struct {
+	t         *testing.T
+	secret    []byte
+	failFirst int
+
+	mu       sync.Mutex
+	attempts map[string]int // delivery id → attempts seen
+	got      []hookDelivery // accepted (200) deliveries, in arrival order
+	bad      []string       // signature failures
+}
+
+type hookDelivery struct {
+	ID         string    `json:"id"`
+	Event      string    `json:"event"`
+	CreatedAt  time.Time `json:"created_at"`
+	ReceivedAt time.Time `json:"-"`
+	Attempts   int       `json:"-"`
+	Data       struct {
+		NodeID string     `json:"node_id"`
+		Status string     `json:"status"`
+		Alert  alertFrame `json:"alert"`
+	} `json:"data"`
+}
+
+// alertFrame is an alert as events and webhooks carry it.
+type alertFrame struct {
+	ID       string  `json:"id"`
+	NodeID   string  `json:"node_id"`
+	Kind     string  `json:"kind"`
+	Metric   *string `json:"metric"`
+	Severity string  `json:"severity"`
+	Status   string  `json:"status"`
+	Message  string  `json:"message"`
+	RuleID   *string `json:"rule_id"`
+}
+
+func newHookReceiver(t *testing.T, failFirst int) (*hookReceiver, *httptest.Server) {
+	h := &hookReceiver{t: t, secret: []byte("whsec-" + uuid.NewString()), failFirst: failFirst, attempts: map[string]int{}}
+	srv := httptest.NewServer(http.HandlerFunc(h.serve))
+	t.Cleanup(srv.Close)
+	return h, srv
+}
+
+func (h *hookReceiver) serve(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := webhook.Verify(h.secret, r.Header.Get(webhook.SignatureHeader), body, time.Now(), 5*time.Minute); err != nil {
+		h.bad = append(h.bad, err.Error())
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	var d hookDelivery
+	if err := json.Unmarshal(body, &d); err != nil {
+		h.bad = append(h.bad, "body: "+err.Error())
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	h.attempts[d.ID]++
+	if h.attempts[d.ID] <= h.failFirst {
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	d.ReceivedAt, d.Attempts = time.Now(), h.attempts[d.ID]
+	h.got = append(h.got, d)
+	w.WriteHeader(http.StatusOK)
+}
+
+// deliveries returns the accepted deliveries that match keep.
+func (h *hookReceiver) deliveries(keep func(hookDelivery) bool) []hookDelivery {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []hookDelivery
+	for _, d := range h.got {
+		if keep(d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func (h *hookReceiver) badSignatures() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.bad...)
+}
+
+// subscribeWebhook stores a subscription of community to every event, its
+// secret sealed as the API seals it (the subscription id as associated data).
+func (e *apiEnv) subscribeWebhook(t *testing.T, url string, secret []byte, community string) {
+	t.Helper()
+	id := uuid.Must(uuid.NewV7()).String()
+	keyID, sealed, err := e.keys.Seal(secret, []byte(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := &telemetry.WebhookSubscription{ID: id, URL: url, Events: webhook.Events, Enabled: true, CommunityID: &community,
+		Secret: telemetry.SealedSecret{KeyID: keyID, Ciphertext: sealed}}
+	subs, ok := e.store.(interface {
+		CreateSubscription(context.Context, telemetry.Scope, *telemetry.WebhookSubscription) error
+	})
+	if !ok {
+		t.Fatal("the store keeps no webhook subscriptions")
+	}
+	if err := subs.CreateSubscription(context.Background(), telemetry.Scope{All: true}, sub); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startWebhooks runs the dispatcher as serve does, with a short backoff so
+// that retries come within the test.
+func (e *apiEnv) startWebhooks(t *testing.T) {
+	t.Helper()
+	d, err := webhook.NewDispatcher(e.store.(webhook.Store), e.keys, webhook.Options{
+		Poll: 50 * time.Millisecond, Backoff: 100 * time.Millisecond, Wake: e.rt.webhookWake,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Start()
+	t.Cleanup(d.Stop)
+}
+
+// alertLog collects the alert events a WebSocket client receives.
+type alertLog struct {
+	mu     sync.Mutex
+	events []wsAlertEvent
+}
+
+type wsAlertEvent struct {
+	Event  string     `json:"event"`
+	NodeID string     `json:"node_id"`
+	TS     int64      `json:"ts"`
+	Alert  alertFrame `json:"alert"`
+}
+
+// collectAlerts reads c's frames in the background until the connection
+// closes (at the end of the test), keeping the alert events.
+func collectAlerts(c *wsClient) *alertLog {
+	l := &alertLog{}
+	go func() {
+		for {
+			_, raw, err := c.conn.Read(context.Background())
+			if err != nil {
+				return
+			}
+			var f struct {
+				wsAlertEvent
+				Updates []wsAlertEvent `json:"updates"`
+			}
+			if json.Unmarshal(raw, &f) != nil {
+				continue
+			}
+			l.mu.Lock()
+			for _, ev := range append([]wsAlertEvent{f.wsAlertEvent}, f.Updates...) {
+				if strings.HasPrefix(ev.Event, "ALERT_") {
+					l.events = append(l.events, ev)
+				}
+			}
+			l.mu.Unlock()
+		}
+	}()
+	return l
+}
+
+func (l *alertLog) matching(keep func(wsAlertEvent) bool) []wsAlertEvent {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []wsAlertEvent
+	for _, ev := range l.events {
+		if keep(ev) {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// alertsOf lists a node's alerts through the API.
+func (e *apiEnv) alertsOf(node telemetry.NodeID) []alertFrame {
+	e.t.Helper()
+	var out []alertFrame
+	mustJSON(e.t, e.expect(http.StatusOK, http.MethodGet, "/api/v1/alerts?limit=1000&node_id="+string(node), e.fx.Tokens["superadmin"], nil), &out)
+	return out
+}
+
+func (e *apiEnv) nodeStatus(node telemetry.NodeID) string {
+	e.t.Helper()
+	var out struct{ Status string }
+	mustJSON(e.t, e.expect(http.StatusOK, http.MethodGet, "/api/v1/nodes/"+string(node), e.fx.Tokens["superadmin"], nil), &out)
+	return out.Status
+}
+
+// lastEntry is the newest entry stored for node.
+func (e *apiEnv) lastEntry(node telemetry.NodeID) int64 {
+	e.t.Helper()
+	n, err := e.store.GetNode(context.Background(), telemetry.Scope{All: true}, string(node))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return n.LastEntryID
+}
+
+// readingsPass waits until n more entries of node are stored: the device
+// has observed them.
+func (e *apiEnv) readingsPass(t *testing.T, node telemetry.NodeID, n int64) {
+	t.Helper()
+	from := e.lastEntry(node)
+	waitUntil(t, fmt.Sprintf("%d more readings of %s", n, node), func() bool { return e.lastEntry(node) >= from+n })
+}
+
+// waitUntil polls cond until it holds, failing after wsPatience (a bound
+// on a failure, not a timing assertion).
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * wsPatience)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never happened: %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// steadyNode provisions a node of community A on the simulator's third
+// channel, whose level (field1) and temperature (field2) are held at
+// constant values for every entry: no anomaly until the test makes one.
+func (e *apiEnv) steadyNode(t *testing.T, key string, level float64) (telemetry.Node, sim.ChannelSpec) {
+	t.Helper()
+	ch := e.sim.Channels()[2]
+	if err := e.sim.SetOverrides([]sim.Override{
+		{Channel: ch.ID, Field: 1, Value: ptrTo(level)},
+		{Channel: ch.ID, Field: 2, Value: ptrTo(24.0)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	n := e.node(context.Background(), key, "OHT", "EvaraTank", &e.fx.CommA, &e.fx.CustA, &ch)
+	waitUntil(t, "the node's device polls", func() bool { return e.lastEntry(n.ID) > 0 })
+	return n, ch
+}
+
+// setLevel holds the channel's level at v for the entries from now on.
+func (e *apiEnv) setLevel(t *testing.T, ch sim.ChannelSpec, v float64) {
+	t.Helper()
+	if err := e.sim.AddOverride(sim.Override{Channel: ch.ID, Field: 1, Value: ptrTo(v), From: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *apiEnv) createRule(t *testing.T, node telemetry.NodeID, condition string, threshold float64, severity string, cooldown int) string {
+	t.Helper()
+	var r struct{ ID string }
+	mustJSON(t, e.expect(http.StatusCreated, http.MethodPost, "/api/v1/alerts/rules", e.fx.Tokens["community_admin"], map[string]any{
+		"node_id": node, "name": "level " + condition + " " + fmt.Sprint(threshold), "metric": "water_level",
+		"condition": condition, "threshold": threshold, "severity": severity, "cooldown_minutes": cooldown,
+	}), &r)
+	return r.ID
+}
+
+func ofKind(kind string, alerts []alertFrame) []alertFrame {
+	var out []alertFrame
+	for _, a := range alerts {
+		if a.Kind == kind {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// TestAlertRuleLifecycle: a critical rule on the level. Crossing opens
+// exactly one alert (node Alert, ALERT_TRIGGERED to the node's community
+// and to no other tenant, a signed webhook after two 500s); staying across
+// changes nothing; returning resolves it once; crossing again within the
+// cooldown opens nothing.
+func TestAlertRuleLifecycle(t *testing.T) {
+	e := newAPIEnv(t)
+	recv, hooks := newHookReceiver(t, 2)
+	e.subscribeWebhook(t, hooks.URL, recv.secret, e.fx.CommA.ID)
+	e.startWebhooks(t)
+	node, ch := e.steadyNode(t, "tank-alerts", 100)
+
+	mineAll := e.watchAlerts(t, "community_admin", "alerts")
+	mineNode := e.watchAlerts(t, "customer", "node:"+string(node.ID))
+	theirs := e.watchAlerts(t, "community_admin_b", "alerts")
+	theirCustomer := e.watchAlerts(t, "customer_b", "alerts")
+
+	rule := e.createRule(t, node.ID, ">", 500, "critical", 60)
+	e.readingsPass(t, node.ID, 2)
+	if got := ofKind("rule", e.alertsOf(node.ID)); len(got) != 0 {
+		t.Fatalf("alerts before any crossing: %+v", got)
+	}
+
+	// Cross: exactly one alert, the node in Alert.
+	e.setLevel(t, ch, 900)
+	waitUntil(t, "the rule's alert opens", func() bool { return len(ofKind("rule", e.alertsOf(node.ID))) == 1 })
+	waitUntil(t, "the node shows Alert", func() bool { return e.nodeStatus(node.ID) == "Alert" })
+	opened := ofKind("rule", e.alertsOf(node.ID))[0]
+	if opened.Status != "open" || opened.Severity != "critical" || opened.RuleID == nil || *opened.RuleID != rule {
+		t.Errorf("opened alert = %+v", opened)
+	}
+	isRule := func(ev wsAlertEvent) bool { return ev.Alert.Kind == "rule" }
+	triggered := func(ev wsAlertEvent) bool { return isRule(ev) && ev.Event == "ALERT_TRIGGERED" }
+	waitUntil(t, "ALERT_TRIGGERED on the alerts topic", func() bool { return len(mineAll.matching(triggered)) == 1 })
+	waitUntil(t, "ALERT_TRIGGERED to the node's follower", func() bool { return len(mineNode.matching(triggered)) == 1 })
+	hookOf := func(event string) func(hookDelivery) bool {
+		return func(d hookDelivery) bool { return d.Event == event && d.Data.Alert.Kind == "rule" }
+	}
+	waitUntil(t, "the alert.triggered webhook, after two 500s", func() bool { return len(recv.deliveries(hookOf("alert.triggered"))) == 1 })
+	if d := recv.deliveries(hookOf("alert.triggered"))[0]; d.Attempts != 3 || d.Data.Alert.ID != opened.ID || d.Data.NodeID != string(node.ID) {
+		t.Errorf("alert.triggered delivery = %+v (attempts %d), want the opened alert on the third attempt", d, d.Attempts)
+	}
+
+	// Stay across: nothing new.
+	e.readingsPass(t, node.ID, 3)
+	if got := ofKind("rule", e.alertsOf(node.ID)); len(got) != 1 || got[0].Status != "open" {
+		t.Fatalf("after staying across: %+v, want the one alert still open", got)
+	}
+
+	// Return: resolved once, the node back Online.
+	e.setLevel(t, ch, 100)
+	waitUntil(t, "the alert resolves", func() bool {
+		got := ofKind("rule", e.alertsOf(node.ID))
+		return len(got) == 1 && got[0].Status == "resolved"
+	})
+	waitUntil(t, "the node shows Online", func() bool { return e.nodeStatus(node.ID) == "Online" })
+	resolved := func(ev wsAlertEvent) bool { return isRule(ev) && ev.Event == "ALERT_RESOLVED" }
+	waitUntil(t, "ALERT_RESOLVED", func() bool { return len(mineAll.matching(resolved)) == 1 && len(mineNode.matching(resolved)) == 1 })
+	waitUntil(t, "the alert.resolved webhook", func() bool { return len(recv.deliveries(hookOf("alert.resolved"))) == 1 })
+
+	// Cross again within the cooldown: no new alert.
+	e.setLevel(t, ch, 900)
+	e.readingsPass(t, node.ID, 3)
+	e.setLevel(t, ch, 100)
+	e.readingsPass(t, node.ID, 2)
+	if got := ofKind("rule", e.alertsOf(node.ID)); len(got) != 1 {
+		t.Errorf("crossing again within the cooldown: %d rule alerts, want still 1", len(got))
+	}
+	if got := mineAll.matching(triggered); len(got) != 1 {
+		t.Errorf("ALERT_TRIGGERED events: %d, want 1", len(got))
+	}
+	if got := recv.deliveries(hookOf("alert.triggered")); len(got) != 1 {
+		t.Errorf("alert.triggered webhooks: %d, want 1", len(got))
+	}
+
+	// No other tenant heard of any of it, and every request was signed.
+	if got := theirs.matching(func(wsAlertEvent) bool { return true }); len(got) != 0 {
+		t.Errorf("community B's admin received %d alert events of community A: %+v", len(got), got)
+	}
+	if got := theirCustomer.matching(func(wsAlertEvent) bool { return true }); len(got) != 0 {
+		t.Errorf("customer B received %d alert events of community A", len(got))
+	}
+	if bad := recv.badSignatures(); len(bad) != 0 {
+		t.Errorf("deliveries with a bad signature: %v", bad)
+	}
+}
+
+// watchAlerts connects as user, subscribes to topic and collects the
+// alert events that come.
+func (e *apiEnv) watchAlerts(t *testing.T, user, topic string) *alertLog {
+	t.Helper()
+	c := e.dialWS(t, e.fx.Tokens[user])
+	if f := c.subscribe(topic, nil); f.Type != "subscribed" {
+		t.Fatalf("%s subscribing to %s: %+v", user, topic, f)
+	}
+	return collectAlerts(c)
+}

@@ -130,3 +130,14 @@ func BenchmarkHandlerResults1Faults(b *testing.B) {
 	past := Window{Start: time.Unix(0, 0), End: time.Unix(1, 0)}
 	benchmarkHandler(b, Options{Channels: 1000, Faults: FaultConfig{Global: Faults{RateLimit: 1e9, Outages: []Window{past}}}}, "results=1")
 }
+
+// BenchmarkHandlerResults1Overrides adds an override to every channel's
+// field1 that covers every entry, so each request applies one.
+func BenchmarkHandlerResults1Overrides(b *testing.B) {
+	specs := generateSpecs(0, 1000)
+	list := make([]Override, len(specs))
+	for i, sp := range specs {
+		list[i] = Override{Channel: sp.ID, Field: 1, Value: new(950.0)}
+	}
+	benchmarkHandler(b, Options{Specs: specs, Overrides: list}, "results=1")
+}

@@ -126,6 +126,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"negative latency", Options{Faults: FaultConfig{Global: Faults{Latency: -time.Second}}}},
 		{"NaN rate limit", Options{Faults: FaultConfig{Global: Faults{RateLimit: math.NaN()}}}},
 		{"empty outage", Options{Faults: FaultConfig{Global: Faults{Outages: []Window{{Start: testStart(), End: testStart()}}}}}},
+		{"override of an unknown channel", Options{Overrides: []Override{{Channel: 42, Field: 1}}}},
+		{"override of field 9", Options{Overrides: []Override{{Channel: firstChannelID, Field: 9}}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,10 +6,12 @@
 //
 // A Simulator owns a fixed table of channels (built once in New and read-only
 // afterwards), the fault configuration (replaced atomically by SetFaults or
-// POST /_sim/faults) and the request counters behind Stats. It stores no
-// entries: entry k of a channel is a closed-form function of (seed, channel,
-// k) and of its created_at, so memory stays constant for 10,000 channels, the
-// HTTP feed and Entries agree exactly, and a test can recompute any entry.
+// POST /_sim/faults), the signal overrides (replaced atomically by
+// SetOverrides, AddOverride or /_sim/overrides) and the request counters
+// behind Stats. It stores no entries: entry k of a channel is a closed-form
+// function of (seed, channel, k), of its created_at and of the overrides in
+// force, so memory stays constant for 10,000 channels, the HTTP feed and
+// Entries agree exactly, and a test can recompute any entry.
 //
 // # Time and entries
 //
@@ -42,11 +44,14 @@
 //
 // # HTTP API
 //
-//	GET  /channels/{id}/feeds.json?api_key=&results=&days=&minutes=&start=&end=
-//	GET  /channels/{id}/feeds/last.json?api_key=
-//	GET  /_sim/stats          request counters (Stats)
-//	GET  /_sim/faults         the fault configuration in force
-//	POST /_sim/faults         replace it (ParseFaults JSON; 400 on bad input, 413 over 1 MiB)
+//	GET    /channels/{id}/feeds.json?api_key=&results=&days=&minutes=&start=&end=
+//	GET    /channels/{id}/feeds/last.json?api_key=
+//	GET    /_sim/stats       request counters (Stats)
+//	GET    /_sim/faults      the fault configuration in force
+//	POST   /_sim/faults      replace it (ParseFaults JSON; 400 on bad input, 413 over 1 MiB)
+//	GET    /_sim/overrides   the signal overrides in force
+//	POST   /_sim/overrides   replace them (ParseOverrides JSON; 400 on bad input, 413 over 1 MiB)
+//	DELETE /_sim/overrides   remove them all
 //
 // Every channel is private: a missing or wrong api_key (query parameter or
 // THINGSPEAKAPIKEY header) gets HTTP 400 with the body -1, as on ThingSpeak.
@@ -71,6 +76,38 @@
 // or a normal answer. Checks run in that order, before the api_key is looked
 // at. Latency sleeps hold no lock and end early when the request is cancelled
 // or the Server closes (the answer is then 503).
+//
+// # Overrides
+//
+// Tests drive a channel's signal where they need it (across an alert
+// threshold, a spike, a dead sensor) with overrides. An Override sets one
+// field (1..8) of one channel's entries whose created_at lies in [From,
+// Until) to a number or to null, or shifts the field's own number by an
+// offset (null, "" and unused fields stay as they are). A zero From reaches
+// back to the first entry, a zero Until never ends, so an override also
+// changes the entries created later; past entries in the window change as
+// soon as it is in force, and change back when it is removed. A field the
+// channel's kind does not use may be set too: it then appears in the entry
+// objects (the channel object still names only the kind's fields). Where
+// several overrides cover a field of an entry, the one added last wins:
+// AddOverride adds a winner, and in a list the later element wins. A set
+// number is served with as many decimals as it needs ("950", "7.25"); a
+// shifted one keeps the field's decimals.
+//
+// GET, POST and DELETE /_sim/overrides read, replace and clear the list in
+// the JSON form
+//
+//	{"overrides":[{"channel":2000001,"field":1,"value":950,"from":"-5s","until":"+30s"},
+//	  {"channel":2000001,"field":3,"value":null,"from":"2026-03-01T10:00:00Z"},
+//	  {"channel":2000002,"field":2,"offset":-1.5}]}
+//
+// where from and until are RFC 3339 times or durations relative to the
+// simulator's clock (Options.Now) when the list is posted, either may be left
+// out, and each override holds exactly one of value (a number or null) and
+// offset. Every answer is the list then in force, with absolute times. A
+// list with any invalid override (unknown channel, field outside 1..8, a
+// value that is not a finite number, until not after from) is rejected
+// whole with 400 and the list in force stays.
 //
 // # Concurrency and lifetime
 //

@@ -297,7 +297,7 @@ func TestPostFaultsRejectsBadInput(t *testing.T) {
 		})
 	}
 	t.Run("rejects a huge body", func(t *testing.T) {
-		huge := append([]byte(`{"global":{"latency":"`), bytes.Repeat([]byte("1"), maxFaultsBody)...)
+		huge := append([]byte(`{"global":{"latency":"`), bytes.Repeat([]byte("1"), maxAdminBody)...)
 		if r := h.do(http.MethodPost, "/_sim/faults", huge); r.status != http.StatusRequestEntityTooLarge {
 			t.Errorf("status %d, want 413", r.status)
 		}

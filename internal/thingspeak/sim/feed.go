@@ -49,6 +49,8 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveStats(w, r)
 	case "/_sim/faults":
 		s.serveFaults(w, r)
+	case "/_sim/overrides":
+		s.serveOverrides(w, r)
 	default:
 		s.respond(w, http.StatusNotFound, bodyPathNotFound)
 	}
@@ -289,11 +291,12 @@ func (s *Simulator) writeFeed(w http.ResponseWriter, c *channel, now time.Time, 
 	b := append((*p)[:0], c.head...)
 	b = strconv.AppendInt(b, last, 10)
 	b = append(b, `},"feeds":[`...)
+	rules := s.overrideRules(c.spec.ID)
 	for k := lo; k <= hi; k++ {
 		if k > lo {
 			b = append(b, ',')
 		}
-		b = s.appendEntry(b, c, k)
+		b = s.appendEntry(b, c, k, rules)
 	}
 	b = append(b, "]}"...)
 	s.writeJSON(w, b)
@@ -303,18 +306,22 @@ func (s *Simulator) writeFeed(w http.ResponseWriter, c *channel, now time.Time, 
 // writeLast answers feeds/last.json with the newest entry.
 func (s *Simulator) writeLast(w http.ResponseWriter, c *channel, now time.Time) {
 	p := s.buffer()
-	b := s.appendEntry((*p)[:0], c, s.lastEntry(c, unixNano(now)))
+	b := s.appendEntry((*p)[:0], c, s.lastEntry(c, unixNano(now)), s.overrideRules(c.spec.ID))
 	s.writeJSON(w, b)
 	s.release(p, b)
 }
 
-func (s *Simulator) appendEntry(b []byte, c *channel, k int64) []byte {
+// appendEntry appends entry k with the channel's override rules applied.
+func (s *Simulator) appendEntry(b []byte, c *channel, k int64, rules []overrideRule) []byte {
 	sec := s.createdAt(c, k)
 	b = append(b, `{"created_at":"`...)
 	b = appendTimestamp(b, sec)
 	b = append(b, `","entry_id":`...)
 	b = strconv.AppendInt(b, k, 10)
 	vals := c.sig.values(k, sec)
+	if rules != nil {
+		applyOverrides(&vals, rules, sec)
+	}
 	for i := range vals {
 		switch v := &vals[i]; v.kind {
 		case fieldNumber:

@@ -48,6 +48,8 @@ type Options struct {
 	Now func() time.Time
 	// Faults are applied at New, as SetFaults would.
 	Faults FaultConfig
+	// Overrides are applied at New, as SetOverrides would.
+	Overrides []Override
 	// Logger receives the HTTP server's own errors (default: discarded).
 	Logger *slog.Logger
 }
@@ -120,11 +122,17 @@ type Simulator struct {
 	counters counters
 	bufs     sync.Pool // *[]byte response buffers
 	jsonType []string  // shared Content-Type header value; never mutated
+
+	// overrides is replaced whole, never changed in place, so requests read
+	// it with one atomic load; overridesMu serialises the writers
+	// (AddOverride reads, extends and stores it).
+	overrides   atomic.Pointer[overrideState]
+	overridesMu sync.Mutex
 }
 
 // New builds a Simulator. It rejects negative or inconsistent options,
-// invalid specs (non-positive or duplicate ids, empty keys, unknown kinds)
-// and invalid faults; every error wraps telemetry.ErrInvalid.
+// invalid specs (non-positive or duplicate ids, empty keys, unknown kinds),
+// invalid faults and invalid overrides; every error wraps telemetry.ErrInvalid.
 func New(opts Options) (*Simulator, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
@@ -153,6 +161,9 @@ func New(opts Options) (*Simulator, error) {
 		s.chans[i].init(s, sp)
 	}
 	if err := s.SetFaults(o.Faults); err != nil {
+		return nil, err
+	}
+	if err := s.SetOverrides(o.Overrides); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -187,8 +198,8 @@ func (s *Simulator) LastEntryID(id telemetry.ChannelID) int64 {
 }
 
 // Entries returns the entries with ids in [from, to] that exist at Now(),
-// exactly as the HTTP API serves them (each field is the parse of the served
-// string; null and "" are not Valid). It allocates all of them at once, so
+// exactly as the HTTP API serves them, overrides included (each field is the
+// parse of the served string; null and "" are not Valid). It allocates all of them at once, so
 // callers ask for ranges of a sensible size. Unknown channels give nil.
 func (s *Simulator) Entries(id telemetry.ChannelID, from, to int64) []telemetry.Entry {
 	c := s.channel(id)
@@ -200,11 +211,15 @@ func (s *Simulator) Entries(id telemetry.ChannelID, from, to int64) []telemetry.
 		return nil
 	}
 	out := make([]telemetry.Entry, 0, to-from+1)
+	rules := s.overrideRules(id)
 	var scratch [32]byte
 	for k := from; k <= to; k++ {
 		sec := s.createdAt(c, k)
 		e := telemetry.Entry{EntryID: k, CreatedAt: time.Unix(sec, 0).UTC()}
 		vals := c.sig.values(k, sec)
+		if rules != nil {
+			applyOverrides(&vals, rules, sec)
+		}
 		for i, v := range vals {
 			e.Fields[i] = v.parse(scratch[:0])
 		}

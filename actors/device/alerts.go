@@ -236,14 +236,18 @@ func (d *device) checkConnectivityAlert() {
 	d.queueActions(e.StatusChanged(d.status == telemetry.StatusOffline, now, d.inMaintenance(now)))
 }
 
-// connectivityChanged follows the node going offline or coming back: the
-// offline alert, and the device notice.
-func (d *device) connectivityChanged() {
+// connectivityChanged follows the node going offline or coming back from
+// Offline (a node's first data is not a return): the offline alert, and
+// the device notice.
+func (d *device) connectivityChanged(from telemetry.Status) {
 	d.checkConnectivityAlert()
-	kind := NoticeDeviceOnline
-	if d.status == telemetry.StatusOffline {
+	var kind NoticeKind
+	switch {
+	case d.status == telemetry.StatusOffline:
 		kind = NoticeDeviceOffline
-	} else if d.status != telemetry.StatusOnline {
+	case d.status == telemetry.StatusOnline && from == telemetry.StatusOffline:
+		kind = NoticeDeviceOnline
+	default:
 		return
 	}
 	if d.cfg.Notify != nil {

@@ -29,8 +29,9 @@ func (d *device) setStatus(s telemetry.Status) {
 		return
 	}
 	d.logger().Info("device status changed", "from", string(d.status), "to", string(s))
+	from := d.status
 	d.status = s
-	d.connectivityChanged()
+	d.connectivityChanged(from)
 	d.refreshStatus()
 }
 

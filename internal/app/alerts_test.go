@@ -372,11 +372,13 @@ func TestAlertRuleLifecycle(t *testing.T) {
 		t.Errorf("alert.triggered webhooks: %d, want 1", len(got))
 	}
 
-	// No other tenant heard of any of it, and every request was signed.
-	if got := theirs.matching(func(wsAlertEvent) bool { return true }); len(got) != 0 {
+	// No other tenant heard of any of it (community B's own nodes may raise
+	// alerts of their own), and every request was signed.
+	ofA := func(ev wsAlertEvent) bool { return ev.NodeID == string(node.ID) || ev.NodeID == string(e.fx.NodeA.ID) }
+	if got := theirs.matching(ofA); len(got) != 0 {
 		t.Errorf("community B's admin received %d alert events of community A: %+v", len(got), got)
 	}
-	if got := theirCustomer.matching(func(wsAlertEvent) bool { return true }); len(got) != 0 {
+	if got := theirCustomer.matching(ofA); len(got) != 0 {
 		t.Errorf("customer B received %d alert events of community A", len(got))
 	}
 	if bad := recv.badSignatures(); len(bad) != 0 {
@@ -393,4 +395,114 @@ func (e *apiEnv) watchAlerts(t *testing.T, user, topic string) *alertLog {
 		t.Fatalf("%s subscribing to %s: %+v", user, topic, f)
 	}
 	return collectAlerts(c)
+}
+
+// TestAlertAnomalyOnASpikeOnly: a steady level and temperature raise
+// nothing; one injected spike of the level opens one warning anomaly alert
+// of that metric (value, mean and deviation in its message), which
+// resolves when the level is back; the temperature never alerts.
+func TestAlertAnomalyOnASpikeOnly(t *testing.T) {
+	e := newAPIEnv(t)
+	node, ch := e.steadyNode(t, "tank-anomaly", 120)
+	e.readingsPass(t, node.ID, 3) // 30 entries of history and more: the windows are full enough
+	if got := e.alertsOf(node.ID); len(got) != 0 {
+		t.Fatalf("alerts on a steady signal: %+v", got)
+	}
+	now := time.Now()
+	if err := e.sim.AddOverride(sim.Override{Channel: ch.ID, Field: 1, Value: ptrTo(480.0), From: now, Until: now.Add(1500 * time.Millisecond)}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the spike's anomaly alert opens and resolves", func() bool {
+		got := ofKind("anomaly", e.alertsOf(node.ID))
+		return len(got) == 1 && got[0].Status == "resolved"
+	})
+	e.readingsPass(t, node.ID, 3)
+	all := e.alertsOf(node.ID)
+	if len(all) != 1 {
+		t.Fatalf("alerts after one spike: %+v, want one anomaly", all)
+	}
+	a := all[0]
+	if a.Severity != "warning" || a.Metric == nil || *a.Metric != "water_level" {
+		t.Errorf("anomaly alert = %+v, want a warning on water_level", a)
+	}
+	for _, want := range []string{"480", "mean 120", "deviation"} {
+		if !strings.Contains(a.Message, want) {
+			t.Errorf("anomaly message %q lacks %q", a.Message, want)
+		}
+	}
+}
+
+// TestAlertMaintenance: a node in a maintenance window shows Maintenance
+// and raises nothing, however far its level goes; when the window is
+// cancelled, the condition still holding opens its alert at the next
+// reading.
+func TestAlertMaintenance(t *testing.T) {
+	e := newAPIEnv(t)
+	node, ch := e.steadyNode(t, "tank-maintenance", 100)
+	admin := e.fx.Tokens["community_admin"]
+	var w struct{ ID string }
+	mustJSON(t, e.expect(http.StatusCreated, http.MethodPost, "/api/v1/manage/maintenance", admin, map[string]any{
+		"node_id": node.ID, "starts_at": time.Now().Add(-time.Minute), "ends_at": time.Now().Add(time.Hour), "reason": "pump replacement",
+	}), &w)
+	waitUntil(t, "the node shows Maintenance", func() bool { return e.nodeStatus(node.ID) == "Maintenance" })
+	e.createRule(t, node.ID, ">", 500, "critical", 0)
+	e.setLevel(t, ch, 900)
+	e.readingsPass(t, node.ID, 4)
+	if got := e.alertsOf(node.ID); len(got) != 0 {
+		t.Fatalf("alerts inside a maintenance window: %+v", got)
+	}
+	if got := e.nodeStatus(node.ID); got != "Maintenance" {
+		t.Errorf("status inside the window = %s", got)
+	}
+
+	e.expect(http.StatusNoContent, http.MethodDelete, "/api/v1/manage/maintenance/"+w.ID, admin, nil)
+	waitUntil(t, "the rule's alert opens once the window is gone", func() bool { return len(ofKind("rule", e.alertsOf(node.ID))) == 1 })
+	waitUntil(t, "the node shows Alert", func() bool { return e.nodeStatus(node.ID) == "Alert" })
+}
+
+// TestAlertDeviceOffline: an upstream outage makes the device Offline: a
+// critical device_offline alert opens (device.offline and alert.triggered
+// webhooks); when data returns it resolves (device.online, alert.resolved).
+func TestAlertDeviceOffline(t *testing.T) {
+	e := newAPIEnv(t)
+	recv, hooks := newHookReceiver(t, 0)
+	e.subscribeWebhook(t, hooks.URL, recv.secret, e.fx.CommA.ID)
+	e.startWebhooks(t)
+	node, ch := e.steadyNode(t, "tank-offline", 100)
+	waitUntil(t, "the node is Online", func() bool { return e.nodeStatus(node.ID) == "Online" })
+
+	if err := e.sim.SetFaults(sim.FaultConfig{Channels: map[telemetry.ChannelID]sim.Faults{
+		ch.ID: {Outages: []sim.Window{{Start: time.Now(), End: time.Now().Add(time.Hour)}}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the offline alert opens", func() bool {
+		got := ofKind("device_offline", e.alertsOf(node.ID))
+		return len(got) == 1 && got[0].Status == "open" && got[0].Severity == "critical"
+	})
+	if got := e.nodeStatus(node.ID); got != "Offline" {
+		t.Errorf("status during the outage = %s, want Offline", got)
+	}
+	// Before the breaker opens (5 failures): the next poll succeeds.
+	if err := e.sim.SetFaults(sim.FaultConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the offline alert resolves", func() bool {
+		got := ofKind("device_offline", e.alertsOf(node.ID))
+		return len(got) == 1 && got[0].Status == "resolved"
+	})
+	waitUntil(t, "the node is Online again", func() bool { return e.nodeStatus(node.ID) == "Online" })
+	count := func() map[string]int {
+		got := map[string]int{}
+		for _, d := range recv.deliveries(func(d hookDelivery) bool { return d.Data.NodeID == string(node.ID) }) {
+			got[d.Event]++
+		}
+		return got
+	}
+	want := map[string]int{"device.offline": 1, "alert.triggered": 1, "device.online": 1, "alert.resolved": 1}
+	waitUntil(t, "the four webhooks of the node", func() bool { return len(count()) == 4 })
+	e.readingsPass(t, node.ID, 2)
+	if got := count(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("webhook events of the node = %v, want %v", got, want)
+	}
 }

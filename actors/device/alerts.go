@@ -17,6 +17,8 @@ type AlertStore interface {
 	EnabledRules(ctx context.Context, node telemetry.NodeID) ([]telemetry.AlertRule, error)
 	// OpenAlerts are the node's unresolved alerts.
 	OpenAlerts(ctx context.Context, node telemetry.NodeID) ([]telemetry.Alert, error)
+	// LastAlertActivity is when the node's alerts last changed (zero: never).
+	LastAlertActivity(ctx context.Context, node telemetry.NodeID) (time.Time, error)
 	// NodeWindows are the maintenance windows of the node or of its
 	// community that end after after.
 	NodeWindows(ctx context.Context, node telemetry.NodeID, after time.Time) ([]telemetry.MaintenanceWindow, error)
@@ -100,6 +102,7 @@ type alertSnapshot struct {
 	rules   []telemetry.AlertRule
 	open    []telemetry.Alert
 	windows []telemetry.MaintenanceWindow
+	last    time.Time // LastAlertActivity
 	err     error
 }
 
@@ -124,10 +127,11 @@ type (
 // windows not over yet.
 func readAlertState(ctx context.Context, store AlertStore, node telemetry.NodeID, now time.Time) alertSnapshot {
 	var s alertSnapshot
-	var errs [3]error
+	var errs [4]error
 	s.rules, errs[0] = store.EnabledRules(ctx, node)
 	s.open, errs[1] = store.OpenAlerts(ctx, node)
 	s.windows, errs[2] = store.NodeWindows(ctx, node, now)
+	s.last, errs[3] = store.LastAlertActivity(ctx, node)
 	s.err = errors.Join(errs[:]...)
 	return s
 }
@@ -169,7 +173,11 @@ func (d *device) applyAlertState(s alertSnapshot, gen uint64) {
 	a.loaded, a.windows = time.Now(), s.windows
 	if a.engine == nil {
 		var actions []alerting.Action
-		a.engine, actions = alerting.New(alerting.Options{Node: d.cfg.Node.ID, Rules: s.rules, Open: s.open, Now: d.cfg.Now})
+		// Readings until the node's last alert change were judged by a
+		// previous incarnation (here or on another member): the fetch
+		// after a move may bring them again.
+		a.engine, actions = alerting.New(alerting.Options{Node: d.cfg.Node.ID, Rules: s.rules, Open: s.open, Now: d.cfg.Now,
+			JudgedThrough: s.last})
 		d.queueActions(actions)
 	} else {
 		d.queueActions(a.engine.SetRules(s.rules))

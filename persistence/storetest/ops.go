@@ -24,6 +24,7 @@ type OpsStore interface {
 	OpenAlert(ctx context.Context, al *telemetry.Alert) (created bool, err error)
 	ResolveAlertsFor(ctx context.Context, node telemetry.NodeID, kind telemetry.AlertKind, ruleID, metric, by, comment string) (telemetry.Alert, error)
 	OpenAlerts(ctx context.Context, nodeID telemetry.NodeID) ([]telemetry.Alert, error)
+	LastAlertActivity(ctx context.Context, nodeID telemetry.NodeID) (time.Time, error)
 	GetAlert(ctx context.Context, scope telemetry.Scope, id string) (telemetry.Alert, error)
 	ListAlerts(ctx context.Context, scope telemetry.Scope, f telemetry.AlertFilter) ([]telemetry.Alert, int, error)
 	AlertSummary(ctx context.Context, scope telemetry.Scope) (telemetry.AlertSummary, error)

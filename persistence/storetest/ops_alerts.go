@@ -174,8 +174,14 @@ func testAlertResolveFor(t *testing.T, s Store) {
 	if err := s.CreateRule(ctx, everything, rule); err != nil {
 		t.Fatal(err)
 	}
+	if last, err := s.LastAlertActivity(ctx, w.mine.ID); err != nil || !last.IsZero() {
+		t.Errorf("LastAlertActivity of a node without alerts = %v, %v; want zero", last, err)
+	}
 	offline := mustOpen(t, s, offlineAlert(w.mine.ID, t0))
-	byRule := mustOpen(t, s, ruleAlert(rule, t0))
+	byRule := mustOpen(t, s, ruleAlert(rule, t0.Add(time.Minute)))
+	if last, err := s.LastAlertActivity(ctx, w.mine.ID); err != nil || !last.Equal(t0.Add(time.Minute)) {
+		t.Errorf("LastAlertActivity with two open alerts = %v, %v; want the latest trigger %v", last, err, t0.Add(time.Minute))
+	}
 	got, err := s.ResolveAlertsFor(ctx, w.mine.ID, telemetry.AlertKindDeviceOffline, "", "", "", "data again")
 	if err != nil || got.ID != offline.ID || got.Status != telemetry.AlertResolved || got.ResolvedAt == nil ||
 		got.ResolvedBy != nil || got.ResolutionComment == nil || *got.ResolutionComment != "data again" {
@@ -191,6 +197,9 @@ func testAlertResolveFor(t *testing.T, s Store) {
 	}
 	if open, err := s.OpenAlerts(ctx, w.mine.ID); err != nil || len(open) != 0 {
 		t.Errorf("still open: %v, %v", alertIDs(open), err)
+	}
+	if last, err := s.LastAlertActivity(ctx, w.mine.ID); err != nil || !last.Equal(*got.ResolvedAt) {
+		t.Errorf("LastAlertActivity after the resolutions = %v, %v; want the latest resolution %v", last, err, *got.ResolvedAt)
 	}
 }
 

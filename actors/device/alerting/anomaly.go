@@ -65,8 +65,8 @@ func (s *series) recompute() {
 
 // observeAnomalies judges every metric of the reading against its own
 // window, in metric order, then adds the value (clamped, see the package
-// doc) to it.
-func (e *Engine) observeAnomalies(at time.Time, metrics map[string]float64, inMaintenance bool) {
+// doc) to it. Unless judge, it only adds: no alert opens or resolves.
+func (e *Engine) observeAnomalies(at time.Time, metrics map[string]float64, inMaintenance, judge bool) {
 	for name := range metrics {
 		if _, ok := e.byMetric[name]; !ok {
 			e.addSeries(name)
@@ -84,12 +84,14 @@ func (e *Engine) observeAnomalies(at time.Time, metrics map[string]float64, inMa
 		mean, sd := s.stats()
 		z := (v - mean) / sd // ±Inf when a constant window meets another value; NaN when it meets its own
 		if v == mean || math.Abs(z) <= e.z {
-			e.anomalyClear(s.metric)
+			if judge {
+				e.anomalyClear(s.metric)
+			}
 			s.add(v)
 			continue
 		}
 		c := Cause{Kind: telemetry.AlertKindAnomaly, Metric: s.metric}
-		if _, open := e.open[c]; !open && !inMaintenance {
+		if _, open := e.open[c]; !open && !inMaintenance && judge {
 			e.actions = append(e.actions, e.openAlert(c, telemetry.SeverityWarning, at, v, nil, anomalyMessage(s, v, mean, sd, z)))
 		}
 		if sd == 0 { // a constant window cannot clamp: the value enters as it is

@@ -20,6 +20,15 @@ type Options struct {
 	Rules []telemetry.AlertRule
 	// Open are the node's unresolved alerts, from the store's OpenAlerts.
 	Open []telemetry.Alert
+	// JudgedThrough is when the node's alerts last changed (the store's
+	// LastAlertActivity): readings taken until then were judged already, by
+	// a previous incarnation of the device. Observe feeds them to the
+	// anomaly windows but opens and resolves nothing for them, so that a
+	// device that restarts or moves and fetches again readings its
+	// predecessor had judged (they were not stored yet when it died)
+	// neither resolves an alert the predecessor opened nor opens a second
+	// one. Zero: every reading is judged.
+	JudgedThrough time.Time
 	// Now is the clock of cooldowns (default time.Now).
 	Now func() time.Time
 	// AnomalyWindow is how many recent values of a metric make its
@@ -39,6 +48,8 @@ type Engine struct {
 	rules []telemetry.AlertRule // enabled, in the order given
 	// open holds the severity of every open cause.
 	open map[Cause]telemetry.Severity
+	// judgedThrough: readings taken until then only teach the anomaly windows.
+	judgedThrough time.Time
 	// triggered is when each rule last opened an alert (on e.now), for
 	// its cooldown; kept across SetRules so that an updated rule keeps it.
 	triggered map[string]time.Time
@@ -60,7 +71,7 @@ func New(opts Options) (*Engine, []Action) {
 	e := &Engine{
 		node: opts.Node, now: opts.Now, triggered: map[string]time.Time{},
 		window: opts.AnomalyWindow, minSamples: opts.AnomalyMinSamples, z: opts.AnomalyZ,
-		byMetric: map[string]*series{},
+		byMetric: map[string]*series{}, judgedThrough: opts.JudgedThrough,
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -145,6 +156,10 @@ func ruleCause(r telemetry.AlertRule) Cause {
 // resolve (nil when nothing changes).
 func (e *Engine) Observe(at time.Time, metrics map[string]float64, inMaintenance bool) []Action {
 	e.actions = nil
+	if !at.After(e.judgedThrough) {
+		e.observeAnomalies(at, metrics, inMaintenance, false)
+		return nil
+	}
 	for i := range e.rules {
 		r := &e.rules[i]
 		v, ok := metrics[r.Metric]
@@ -163,7 +178,7 @@ func (e *Engine) Observe(at time.Time, metrics map[string]float64, inMaintenance
 			e.actions = append(e.actions, e.resolve(c))
 		}
 	}
-	e.observeAnomalies(at, metrics, inMaintenance)
+	e.observeAnomalies(at, metrics, inMaintenance, true)
 	return e.actions
 }
 

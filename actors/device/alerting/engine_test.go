@@ -272,3 +272,24 @@ func TestSetRulesResolvesAlertsOfRemovedRules(t *testing.T) {
 		{minute: 2, level: 8, want: "resolve rule r3 level"}, // the updated threshold decides
 	})
 }
+
+// TestReadingsJudgedBeforeAreNotJudgedAgain: a device taking a node over
+// fetches again readings its predecessor judged (they were not stored when
+// it died). Until JudgedThrough they neither resolve the alert the
+// predecessor opened nor open another; after it, judging resumes.
+func TestReadingsJudgedBeforeAreNotJudgedAgain(t *testing.T) {
+	c := &clock{t0}
+	open := alert(telemetry.AlertKindRule, "r1", "level", telemetry.SeverityCritical)
+	open.TriggeredAt = t0.Add(3 * time.Minute)
+	e, actions := alerting.New(alerting.Options{Node: node, Now: c.now, Open: []telemetry.Alert{open},
+		Rules: []telemetry.AlertRule{rule("r1", "level", ">", 5, telemetry.SeverityCritical, 0)}, JudgedThrough: open.TriggeredAt})
+	if len(actions) != 0 {
+		t.Fatalf("New: %s", render(actions))
+	}
+	run(t, e, c, []step{
+		{minute: 1, level: 1}, {minute: 2, level: 1}, // before the crossing: it does not resolve
+		{minute: 3, level: 9}, // the crossing the predecessor opened the alert for
+		{minute: 4, level: 9}, // judged: still open, nothing new
+		{minute: 5, level: 1, want: "resolve rule r1 level"},
+	})
+}

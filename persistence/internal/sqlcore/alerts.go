@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/evaratech/evara/internal/telemetry"
 )
@@ -154,6 +155,29 @@ func (s *Store) OpenAlerts(ctx context.Context, nodeID telemetry.NodeID) ([]tele
 	}
 	return s.queryAlerts(ctx, "SELECT "+alertColumns+alertFrom+
 		" WHERE a.node_id = $1 AND a.status <> 'resolved' ORDER BY a.triggered_at, a.id", string(node))
+}
+
+// LastAlertActivity is when the node's alerts last changed: the latest
+// trigger (the reading that raised it) or resolution; zero when it has
+// none. A device taking the node over judges only readings after it.
+func (s *Store) LastAlertActivity(ctx context.Context, nodeID telemetry.NodeID) (time.Time, error) {
+	node, ok := asNodeID(nodeID)
+	if !ok {
+		return time.Time{}, nil
+	}
+	var triggered, resolved *time.Time
+	err := s.db.QueryRow(ctx, s.q(`SELECT max(triggered_at), max(resolved_at) FROM alerts WHERE node_id = $1`), string(node)).
+		Scan(NT(&triggered), NT(&resolved))
+	if err != nil {
+		return time.Time{}, s.translate(err, "alert")
+	}
+	var last time.Time
+	for _, t := range []*time.Time{triggered, resolved} {
+		if t != nil && t.After(last) {
+			last = *t
+		}
+	}
+	return last, nil
 }
 
 // GetAlert returns an alert of a node within scope.

@@ -53,7 +53,8 @@ func (a *alertNotices) Notify(ctx context.Context, n device.Notice) {
 	switch n.Kind {
 	case device.NoticeAlertTriggered, device.NoticeAlertResolved:
 		alert := api.AlertObject(n.Alert)
-		data = map[string]any{"node_id": n.Node, "alert": alert}
+		// detected_at: when the device took in the reading that changed it.
+		data = map[string]any{"node_id": n.Node, "alert": alert, "detected_at": n.At.UTC()}
 		a.publish(n, alert, owner)
 	default:
 		data = map[string]any{"node_id": n.Node, "status": n.Status, "at": n.At.UTC()}

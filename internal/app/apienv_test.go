@@ -75,16 +75,6 @@ func newAPIEnv(t testing.TB, opts ...apiEnvOption) *apiEnv {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	dbURL := storetest.FreshSchema(t)
-	s, err := sim.New(sim.Options{Channels: 3, Period: time.Second, History: 30, Seed: 7})
-	if err != nil {
-		t.Fatal(err)
-	}
-	simSrv, err := sim.Start("127.0.0.1:0", s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = simSrv.Close(context.Background()) })
-
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.PollInterval = time.Second
@@ -95,6 +85,20 @@ func newAPIEnv(t testing.TB, opts ...apiEnvOption) *apiEnv {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	// Three channels, unless an option asks for another number.
+	channels := 3
+	if cfg.Sim.Channels != config.Default().Sim.Channels {
+		channels = cfg.Sim.Channels
+	}
+	s, err := sim.New(sim.Options{Channels: channels, Period: time.Second, History: 30, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	simSrv, err := sim.Start("127.0.0.1:0", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = simSrv.Close(context.Background()) })
 	kr, err := keyring.Parse(keySpec("k1", 3))
 	if err != nil {
 		t.Fatal(err)

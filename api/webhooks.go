@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
@@ -93,9 +94,10 @@ func deliveryOf(d telemetry.WebhookDelivery) deliveryJSON {
 		LastStatus: d.LastStatus, LastError: d.LastError, CreatedAt: d.CreatedAt, DeadAt: d.DeadLetteredAt, Payload: d.Payload}
 }
 
-// webhookRequest is the body of POST (url and events required) and PATCH
-// (url, events, enabled; at least one). A subscription's community and
-// secret are fixed when it is created: to change them, create another.
+// webhookRequest is the body of POST: url and events required, enabled
+// true and a generated secret by default. A subscription's community and
+// secret are fixed when it is created (PATCH takes neither): to change
+// them, create another.
 type webhookRequest struct {
 	URL         *string   `json:"url"`
 	Events      *[]string `json:"events"`
@@ -104,7 +106,7 @@ type webhookRequest struct {
 	Secret      *string   `json:"secret"`       // POST only
 }
 
-// webhookPatch is the body of PATCH: what may change.
+// webhookPatch is the body of PATCH: what may change; at least one field.
 type webhookPatch struct {
 	URL     *string   `json:"url"`
 	Events  *[]string `json:"events"`
@@ -145,7 +147,7 @@ func (req webhookPatch) apply(w *telemetry.WebhookSubscription, httpsOnly bool, 
 // The scheme is checked literally (lower case), as the schema's constraint
 // does.
 func checkWebhookURL(raw string, httpsOnly bool) string {
-	if raw == "" || len(raw) > maxWebhookURL || strings.ContainsFunc(raw, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+	if raw == "" || utf8.RuneCountInString(raw) > maxWebhookURL || strings.ContainsFunc(raw, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
 		return msgWebhookURL
 	}
 	if !strings.HasPrefix(raw, "http://") && !strings.HasPrefix(raw, "https://") {

@@ -435,8 +435,10 @@ func TestWebhookDeadLetters(t *testing.T) {
 	ctx, q := context.Background(), hookQueueOf(t, e)
 	admin := e.fx.Tokens["community_admin"]
 	sub, other := hookSub(e, &e.fx.CommA.ID), hookSub(e, &e.fx.CommA.ID)
+	// Time-ordered ids: two dead letters of the same millisecond are listed
+	// by id, latest first, so the order below holds either way.
 	enqueue := func(subID, event string) *telemetry.WebhookDelivery {
-		id := uuid.NewString()
+		id := uuid.Must(uuid.NewV7()).String()
 		d := &telemetry.WebhookDelivery{ID: id, SubscriptionID: subID, Event: event, Payload: hookDeliveryBody(id, event)}
 		if err := q.EnqueueDelivery(ctx, d); err != nil {
 			t.Fatal(err)

@@ -48,6 +48,9 @@ type Options struct {
 	// devices notice them at their periodic reload.
 	AlertSettings AlertSettings
 	Security      Security
+	// WebhooksHTTPSOnly refuses webhook subscriptions to plain-HTTP URLs
+	// (internal/app sets it when EVARA_ENV=production).
+	WebhooksHTTPSOnly bool
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed
 	// (a load balancer's); others' is ignored.
 	TrustedProxies []netip.Prefix
@@ -89,6 +92,8 @@ type Server struct {
 	dashStats *ttlCache[dashboardStats]
 
 	bootstrapEmails map[string]bool
+	// webhooksHTTPSOnly: see Options.WebhooksHTTPSOnly.
+	webhooksHTTPSOnly bool
 
 	// streams is the context of streamed exports, which outlive their
 	// handler: Shutdown cancels it, so a long export does not hold the
@@ -104,7 +109,8 @@ func New(opts Options) *Server {
 	}
 	s := &Server{log: opts.Logger, health: opts.Health, build: opts.Build, store: opts.Store, runtime: opts.Runtime,
 		auth: opts.Auth, revoker: opts.Revoker, limiter: opts.Limiter, sealer: opts.Sealer, channels: opts.Channels,
-		events: opts.Events, alertSettings: opts.AlertSettings, sec: opts.Security.withDefaults(), now: opts.Now, bootstrapEmails: map[string]bool{}}
+		events: opts.Events, alertSettings: opts.AlertSettings, sec: opts.Security.withDefaults(), now: opts.Now,
+		webhooksHTTPSOnly: opts.WebhooksHTTPSOnly, bootstrapEmails: map[string]bool{}}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -162,7 +168,7 @@ func (s *Server) routes() {
 	for _, group := range []func(){
 		s.authRoutes, s.nodeRoutes, s.telemetryRoutes, s.dashboardRoutes, s.alertRoutes, s.ruleRoutes,
 		s.maintenanceRoutes, s.tenancyRoutes, s.userRoutes, s.pipelineRoutes, s.adminRoutes, s.auditRoutes,
-		s.analyticsRoutes, s.exportRoutes, s.provisioningRoutes, s.frontendErrorRoutes, s.liveRoutes,
+		s.analyticsRoutes, s.exportRoutes, s.provisioningRoutes, s.frontendErrorRoutes, s.liveRoutes, s.webhookRoutes,
 	} {
 		group()
 	}

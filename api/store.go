@@ -22,6 +22,7 @@ type Store interface {
 	AlertStore
 	OpsStore
 	AnalyticsStore
+	WebhookStore
 	// What a route group adds beyond the above is declared in its own
 	// file (nodes.go, tenancy.go, alerts.go).
 	nodeExtras

@@ -37,7 +37,7 @@ var allRoles = matrixRoles
 func matrixCases() []matrixCase {
 	var all []matrixCase
 	for _, group := range []func() []matrixCase{
-		coreMatrix, nodeMatrix, tenancyMatrix, opsMatrix, analyticsMatrix,
+		coreMatrix, nodeMatrix, tenancyMatrix, opsMatrix, analyticsMatrix, webhookMatrix,
 	} {
 		all = append(all, group()...)
 	}

@@ -96,6 +96,7 @@ func buildAPI(ctx context.Context, d apiDeps) (*apiServer, error) {
 		Sealer:               d.keys,
 		Channels:             checker,
 		Security:             sec,
+		WebhooksHTTPSOnly:    d.cfg.Production(),
 		TrustedProxies:       proxies,
 		BootstrapSuperadmins: d.cfg.API.BootstrapSuperadmins,
 	}

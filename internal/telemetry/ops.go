@@ -66,7 +66,7 @@ type ProvisioningClaim struct {
 type WebhookSubscription struct {
 	ID          string
 	URL         string
-	Events      []string // event names, e.g. ALERT_TRIGGERED
+	Events      []string // event names, e.g. alert.triggered (internal/webhook.Events)
 	Secret      SealedSecret
 	Enabled     bool
 	CommunityID *string

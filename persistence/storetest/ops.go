@@ -54,6 +54,7 @@ type OpsStore interface {
 	CreateSubscription(ctx context.Context, scope telemetry.Scope, w *telemetry.WebhookSubscription) error
 	ListSubscriptions(ctx context.Context, scope telemetry.Scope) ([]telemetry.WebhookSubscription, error)
 	GetSubscription(ctx context.Context, scope telemetry.Scope, id string) (telemetry.WebhookSubscription, error)
+	UpdateSubscription(ctx context.Context, scope telemetry.Scope, w telemetry.WebhookSubscription) (telemetry.WebhookSubscription, error)
 	DeleteSubscription(ctx context.Context, scope telemetry.Scope, id string) error
 	SubscriptionsFor(ctx context.Context, event, communityID string) ([]telemetry.WebhookSubscription, error)
 	EnqueueDelivery(ctx context.Context, d *telemetry.WebhookDelivery) error

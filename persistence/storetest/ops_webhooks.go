@@ -35,6 +35,7 @@ func testWebhooks(t *testing.T, open Opener) {
 	t.Run("create, get, delete, subscriptions for an event", func(t *testing.T) { testSubscriptionCRUD(t, open(t)) })
 	t.Run("invalid subscriptions", func(t *testing.T) { testSubscriptionInvalid(t, open(t)) })
 	t.Run("scope filters every call", func(t *testing.T) { testSubscriptionScope(t, open(t)) })
+	t.Run("update", func(t *testing.T) { testSubscriptionUpdate(t, open(t)) })
 }
 
 func testSubscriptionCRUD(t *testing.T, s Store) {
@@ -141,6 +142,71 @@ func testSubscriptionScope(t *testing.T, s Store) {
 				opsIs(t, "get "+k+" outside scope", err, telemetry.ErrNotFound)
 				opsIs(t, "delete "+k+" outside scope", s.DeleteSubscription(ctx, sc.scope, sub.ID), telemetry.ErrNotFound)
 				opsIs(t, "create in "+k+" outside scope", s.CreateSubscription(ctx, sc.scope, newSubscription(sub.CommunityID, "X")), telemetry.ErrNotFound)
+			}
+		})
+	}
+}
+
+// testSubscriptionUpdate: URL, events and enabled change within scope and
+// nothing else does (community, secret, author, creation time); outside
+// scope, for an unknown id or with invalid values nothing changes.
+func testSubscriptionUpdate(t *testing.T, s Store) {
+	ctx := context.Background()
+	w := arrangeOps(t, s)
+	sub := newSubscription(&w.communityA, "ALERT_TRIGGERED")
+	sub.CreatedBy = &w.user
+	if err := s.CreateSubscription(ctx, everything, sub); err != nil {
+		t.Fatal(err)
+	}
+	changed := *sub
+	changed.URL, changed.Events, changed.Enabled = "http://hooks.example.com/v2?team=ops", []string{"ALERT_RESOLVED", "DEVICE_OFFLINE"}, false
+	// Only these three fields are the store's to change.
+	sneaky := changed
+	sneaky.CommunityID, sneaky.CreatedBy = &w.communityB, nil
+	sneaky.Secret = telemetry.SealedSecret{KeyID: "k2", Ciphertext: []byte{1}}
+	got, err := s.UpdateSubscription(ctx, telemetry.Scope{CommunityID: w.communityA}, sneaky)
+	if diff := cmp.Diff(changed, got); err != nil || diff != "" {
+		t.Fatalf("update (%v), (-want +got):\n%s", err, diff)
+	}
+	if stored, err := s.GetSubscription(ctx, everything, sub.ID); err != nil || !cmp.Equal(changed, stored) {
+		t.Errorf("stored after the update (%v): %+v", err, stored)
+	}
+	for event, want := range map[string][]string{"ALERT_TRIGGERED": {}, "ALERT_RESOLVED": {}} {
+		subs, err := s.SubscriptionsFor(ctx, event, w.communityA)
+		if diff := cmp.Diff(want, subscriptionIDs(subs), cmpopts.EquateEmpty()); err != nil || diff != "" {
+			t.Errorf("disabled: SubscriptionsFor(%s) (%v), (-want +got):\n%s", event, err, diff)
+		}
+	}
+	changed.Enabled = true
+	if _, err := s.UpdateSubscription(ctx, everything, changed); err != nil {
+		t.Fatal(err)
+	}
+	if subs, err := s.SubscriptionsFor(ctx, "ALERT_RESOLVED", w.communityA); err != nil || len(subs) != 1 || subs[0].ID != sub.ID {
+		t.Errorf("enabled again: SubscriptionsFor(ALERT_RESOLVED) = %v, %v", subscriptionIDs(subs), err)
+	}
+
+	refused := map[string]struct {
+		scope telemetry.Scope
+		edit  func(sub *telemetry.WebhookSubscription)
+		want  error
+	}{
+		"outside scope":   {telemetry.Scope{CommunityID: w.communityB}, func(*telemetry.WebhookSubscription) {}, telemetry.ErrNotFound},
+		"a customer":      {telemetry.Scope{CustomerID: w.customer}, func(*telemetry.WebhookSubscription) {}, telemetry.ErrNotFound},
+		"unknown id":      {everything, func(sub *telemetry.WebhookSubscription) { sub.ID = newUUID() }, telemetry.ErrNotFound},
+		"id not a UUID":   {everything, func(sub *telemetry.WebhookSubscription) { sub.ID = "hook-1" }, telemetry.ErrNotFound},
+		"not http":        {everything, func(sub *telemetry.WebhookSubscription) { sub.URL = "ftp://hooks.example.com" }, telemetry.ErrInvalid},
+		"empty events":    {everything, func(sub *telemetry.WebhookSubscription) { sub.Events = []string{} }, telemetry.ErrInvalid},
+		"no events (nil)": {everything, func(sub *telemetry.WebhookSubscription) { sub.Events = nil }, telemetry.ErrInvalid},
+	}
+	for name, c := range refused {
+		t.Run(name, func(t *testing.T) {
+			edit := changed
+			edit.URL, edit.Events, edit.Enabled = "https://elsewhere.example.com", []string{"DEVICE_ONLINE"}, false
+			c.edit(&edit)
+			_, err := s.UpdateSubscription(ctx, c.scope, edit)
+			opsIs(t, "update", err, c.want)
+			if stored, err := s.GetSubscription(ctx, everything, sub.ID); err != nil || !cmp.Equal(changed, stored) {
+				t.Errorf("changed by a refused update (%v): %+v", err, stored)
 			}
 		})
 	}

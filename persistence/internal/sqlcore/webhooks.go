@@ -116,6 +116,24 @@ func (s *Store) GetSubscription(ctx context.Context, scope telemetry.Scope, id s
 	return w, s.translate(err, "webhook subscription")
 }
 
+// UpdateSubscription changes the URL, events and enabled flag of a webhook
+// subscription within scope (its community and secret stay) and returns it
+// as stored. Pending deliveries keep their body and go to the new URL.
+func (s *Store) UpdateSubscription(ctx context.Context, scope telemetry.Scope, w telemetry.WebhookSubscription) (telemetry.WebhookSubscription, error) {
+	id, ok := opsID(w.ID)
+	if !ok {
+		return telemetry.WebhookSubscription{}, telemetry.ErrNotFound
+	}
+	a := args{w.URL, s.stringsArg(w.Events), w.Enabled, id}
+	err := affectedOne(s.db.Exec(ctx, s.q(`UPDATE webhook_subscriptions SET url = $1, events = $2, enabled = $3
+		WHERE id IN (SELECT w.id FROM webhook_subscriptions w WHERE w.id = $4 AND `+
+		communityInScope("w.community_id", scope, &a, false)+")"), a...))
+	if err != nil {
+		return telemetry.WebhookSubscription{}, s.translate(err, "webhook subscription")
+	}
+	return s.GetSubscription(ctx, telemetry.Scope{All: true}, id)
+}
+
 // DeleteSubscription removes a webhook subscription within scope, with its deliveries.
 func (s *Store) DeleteSubscription(ctx context.Context, scope telemetry.Scope, id string) error {
 	id, ok := opsID(id)

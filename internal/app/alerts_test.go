@@ -118,7 +118,7 @@ func (h *hookReceiver) badSignatures() []string {
 
 // subscribeWebhook stores a subscription of community to every event, its
 // secret sealed as the API seals it (the subscription id as associated data).
-func (e *apiEnv) subscribeWebhook(t *testing.T, url string, secret []byte, community string) {
+func (e *apiEnv) subscribeWebhook(t testing.TB, url string, secret []byte, community string) {
 	t.Helper()
 	id := uuid.Must(uuid.NewV7()).String()
 	keyID, sealed, err := e.keys.Seal(secret, []byte(id))
@@ -140,7 +140,7 @@ func (e *apiEnv) subscribeWebhook(t *testing.T, url string, secret []byte, commu
 
 // startWebhooks runs the dispatcher as serve does, with a short backoff so
 // that retries come within the test.
-func (e *apiEnv) startWebhooks(t *testing.T) {
+func (e *apiEnv) startWebhooks(t testing.TB) {
 	t.Helper()
 	d, err := webhook.NewDispatcher(e.store.(webhook.Store), e.keys, webhook.Options{
 		Poll: 50 * time.Millisecond, Backoff: 100 * time.Millisecond, Wake: e.rt.webhookWake,
@@ -233,7 +233,7 @@ func (e *apiEnv) lastEntry(node telemetry.NodeID) int64 {
 
 // readingsPass waits until n more entries of node are stored: the device
 // has observed them.
-func (e *apiEnv) readingsPass(t *testing.T, node telemetry.NodeID, n int64) {
+func (e *apiEnv) readingsPass(t testing.TB, node telemetry.NodeID, n int64) {
 	t.Helper()
 	from := e.lastEntry(node)
 	waitUntil(t, fmt.Sprintf("%d more readings of %s", n, node), func() bool { return e.lastEntry(node) >= from+n })
@@ -241,7 +241,7 @@ func (e *apiEnv) readingsPass(t *testing.T, node telemetry.NodeID, n int64) {
 
 // waitUntil polls cond until it holds, failing after wsPatience (a bound
 // on a failure, not a timing assertion).
-func waitUntil(t *testing.T, what string, cond func() bool) {
+func waitUntil(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(2 * wsPatience)
 	for !cond() {

@@ -25,14 +25,17 @@ import (
 // a critical rule on their level, which the simulator flips across the
 // threshold every 1.5 s for EVARA_BENCH_ALERT_ROUNDS rounds (default 20):
 // every flip opens or resolves one alert per device. Reported:
+//
 //   - detect-p50/p99/max-ms: from the device taking in the reading to the
 //     receiver (our pipeline: evaluate, store, queue, dispatch, POST);
+//
 //   - reading-p50/p99-ms: from the reading's own timestamp (adds the poll
 //     interval's phase, up to 1 s, and ThingSpeak's whole seconds);
+//
 //   - poll-ratio-p99: detect-p99 over the device's poll interval measured
 //     in the same run, the ceiling a dashboard would notice.
 //
-//	EVARA_TEST_DATABASE_URL=… go test -run='^$' -bench=AlertToWebhook -benchtime=1x ./internal/app/
+//     EVARA_TEST_DATABASE_URL=… go test -run='^$' -bench=AlertToWebhook -benchtime=1x ./internal/app/
 func BenchmarkAlertToWebhook(b *testing.B) {
 	nodes, rounds := envInt("EVARA_BENCH_ALERT_NODES", 50), envInt("EVARA_BENCH_ALERT_ROUNDS", 20)
 	e := newAPIEnv(b, func(c *config.Config) {

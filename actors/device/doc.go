@@ -2,8 +2,8 @@
 // ThingSpeak channel, the single owner of that channel's live state. It
 // polls the channel on its own schedule within the budget its parent (the
 // limiter) grants, hands new entries to the writer, keeps the latest
-// reading for live-data requests, runs the channel's circuit breaker and
-// decides the node's Online/Offline status.
+// reading for live-data requests, runs the channel's circuit breaker,
+// decides the node's Online/Offline status and keeps its alert state.
 //
 // # Messages
 //
@@ -18,6 +18,7 @@
 //	*msg.Unsubscribe
 //	*GetStats   (request)  → *Stats
 //	*writer.Stored         the writer's report: entries up to LastEntryID are durable
+//	*msg.ReloadAlerts      the node's rules or maintenance windows changed: read them again
 //
 // Sent to the parent (which must be the limiter, or anything answering
 // PermitRequest the same way):
@@ -59,9 +60,26 @@
 // Status: Online after a successful fetch with fresh data (an entry newer
 // than OfflineAfterIntervals intervals); Offline after
 // OfflineAfterFailures consecutive failures or no new entry for
-// OfflineAfterIntervals intervals. Changes are persisted through
-// Store.SetNodeStatus off the mailbox (one call at a time; a refused one is
-// retried on the next tick).
+// OfflineAfterIntervals intervals. That is the device's connectivity; the
+// node shows Maintenance during a maintenance window, else Offline, else
+// Alert while a critical alert is open, else Online. Changes of what it
+// shows are persisted through Store.SetNodeStatus off the mailbox (one call
+// at a time; a refused one is retried on the next tick) and sent to the
+// subscribers.
+//
+// Alerts (with Config.Alerts): the warm-up also reads the node's enabled
+// rules, open alerts, maintenance windows not over yet and last alert
+// change, and builds the node's alerting.Engine from them; the first poll
+// waits for it. Every new entry is observed in order (entries taken until
+// the last alert change were judged by a previous incarnation: they only
+// teach the anomaly windows), and every connectivity change is too. The
+// engine's Actions are queued and stored through AlertStore off the
+// mailbox, in order, one batch at a time; each stored change, and each
+// change of connectivity (offline, and back from offline), is then handed
+// to Config.Notify on the same goroutine. When storing fails the device
+// reads the open alerts and reseeds the engine. Rules and windows are read
+// again on *msg.ReloadAlerts and every 5 minutes (which also picks up
+// alerts users resolved); a timer fires at each window's start and end.
 //
 // Cache: on start the device reads the store's latest reading
 // (Store.LatestReading, off the mailbox) before its first poll, then keeps

@@ -57,13 +57,15 @@ const webhookDispatcherKey telemetry.NodeID = "webhook-dispatcher"
 // nil when the store keeps none. Only one may send per database (the
 // store does not claim deliveries): in a cluster, the member that owns
 // the dispatcher's key by rendezvous hashing, as it would own a device.
-func newWebhookDispatcher(st any, kr *keyring.Keyring, member *cluster.Member, wake <-chan struct{}, reg prometheus.Registerer, log *slog.Logger) (*webhook.Dispatcher, error) {
+// In production it sends to public addresses only.
+func newWebhookDispatcher(st any, kr *keyring.Keyring, member *cluster.Member, wake <-chan struct{}, production bool, reg prometheus.Registerer, log *slog.Logger) (*webhook.Dispatcher, error) {
 	ws, ok := st.(webhook.Store)
 	if !ok {
 		return nil, nil
 	}
 	active := func() bool { return member.Owner(webhookDispatcherKey) == member.Address() }
-	d, err := webhook.NewDispatcher(ws, kr, webhook.Options{Logger: log.With("component", "webhooks"), Registerer: reg, Active: active, Wake: wake})
+	d, err := webhook.NewDispatcher(ws, kr, webhook.Options{Logger: log.With("component", "webhooks"), Registerer: reg, Active: active, Wake: wake,
+		PublicOnly: production})
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)
 	}

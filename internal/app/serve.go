@@ -62,7 +62,7 @@ func serve(ctx context.Context, cfg config.Config, build Build, log *slog.Logger
 		return err
 	}
 	stack.push("api", srv.close)
-	webhooks, err := newWebhookDispatcher(st, kr, rt.member, rt.webhookWake, reg, log)
+	webhooks, err := newWebhookDispatcher(st, kr, rt.member, rt.webhookWake, cfg.Production(), reg, log)
 	if err != nil {
 		return err
 	}

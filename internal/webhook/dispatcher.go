@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -49,6 +50,13 @@ type Options struct {
 	MaxBackoff  time.Duration    // cap of the wait; default 1h
 	GiveUpAfter time.Duration    // a delivery still failing this long after it was queued is dead-lettered; default 24h
 	Now         func() time.Time // default time.Now
+	// PublicOnly refuses to send to loopback, private, link-local and
+	// other non-public addresses (checked on the address dialled, after
+	// name resolution), and ignores proxy settings: a subscriber could
+	// otherwise aim the dispatcher at internal services and read their
+	// answers back from the dead letters. internal/app sets it in
+	// production. It applies to the default client only, not Client.
+	PublicOnly bool
 	// Active reports whether this process is the one that sends (nil:
 	// always). The store does not claim deliveries, so in a cluster exactly
 	// one member may send: internal/app passes "this member owns the
@@ -131,7 +139,12 @@ func NewDispatcher(store Store, secrets Opener, opts Options) (*Dispatcher, erro
 			return nil, err
 		}
 	}
-	client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	if opts.PublicOnly {
+		dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: publicOnly}
+		transport.DialContext, transport.Proxy = dialer.DialContext, nil
+	}
+	client := &http.Client{Transport: transport}
 	if opts.Client != nil {
 		c := *opts.Client
 		client = &c

@@ -244,3 +244,35 @@ func TestOnlyTheActiveMemberSends(t *testing.T) {
 	eventually(t, "the delivery", func() bool { return w.outcomes(t, "delivered") == 1 })
 	d.Stop()
 }
+
+// TestPublicOnlyRefusesInternalAddresses: with PublicOnly a receiver on
+// loopback is never called — by address or by a name resolving to it —
+// and the failure says why; without it the same receiver is reached.
+func TestPublicOnlyRefusesInternalAddresses(t *testing.T) {
+	open := engines["embedded"]
+	for _, host := range []string{"127.0.0.1", "localhost"} {
+		t.Run(host, func(t *testing.T) {
+			w := newWorld(t, open)
+			rc := newReceiver(t, w.secret, time.Now, func(int, http.ResponseWriter, *http.Request) {})
+			w.subscribe(t, strings.Replace(rc.URL, "127.0.0.1", host, 1), webhook.EventAlertTriggered)
+			enqueue(t, w, webhook.EventAlertTriggered, time.Now())
+			d := w.start(t, webhook.Options{PublicOnly: true, Backoff: time.Hour})
+			eventually(t, "a failed attempt", func() bool { return w.outcomes(t, "failed") == 1 })
+			d.Stop()
+			if n := len(rc.seen()); n != 0 {
+				t.Fatalf("the loopback receiver was called %d times", n)
+			}
+			pending := w.pending(t)
+			if len(pending) != 1 || pending[0].LastError == nil || !strings.Contains(*pending[0].LastError, "not public") {
+				t.Fatalf("pending deliveries: %+v, want the one, failed because the address is not public", pending)
+			}
+		})
+	}
+	w := newWorld(t, open)
+	rc := newReceiver(t, w.secret, time.Now, func(int, http.ResponseWriter, *http.Request) {})
+	w.subscribe(t, rc.URL, webhook.EventAlertTriggered)
+	enqueue(t, w, webhook.EventAlertTriggered, time.Now())
+	d := w.start(t, webhook.Options{})
+	eventually(t, "the delivery without PublicOnly", func() bool { return len(rc.seen()) == 1 })
+	d.Stop()
+}

@@ -109,7 +109,7 @@ func startIdleDevices(b *testing.B, keys *keyring.Keyring, nodes []telemetry.Nod
 	lim, err := system.Root.SpawnNamed(limiter.Props(limiter.Config{
 		Rate: 100, Burst: 10,
 		Devices: func(telemetry.Node) device.Config {
-			return device.Config{Fetcher: fetcher, Keys: keys, Store: store, Writer: w}
+			return device.Config{Fetcher: fetcher, Keys: keys, Store: store, Writer: w, Alerts: store}
 		},
 	}), limiter.Name)
 	if err != nil {
@@ -226,6 +226,40 @@ func newWarmStore(nodes []telemetry.Node) *warmStore {
 func (s *warmStore) LatestReading(ctx context.Context, node telemetry.NodeID) (telemetry.Reading, error) {
 	defer s.warmed.Add(1)
 	return s.Store.LatestReading(ctx, node)
+}
+
+// The alert state of a node without rules, alerts or maintenance windows:
+// each device builds its (empty) alert engine at warm-up, as it does in
+// production.
+
+// EnabledRules implements device.AlertStore.
+func (s *warmStore) EnabledRules(context.Context, telemetry.NodeID) ([]telemetry.AlertRule, error) {
+	return nil, nil
+}
+
+// OpenAlerts implements device.AlertStore.
+func (s *warmStore) OpenAlerts(context.Context, telemetry.NodeID) ([]telemetry.Alert, error) {
+	return nil, nil
+}
+
+// LastAlertActivity implements device.AlertStore.
+func (s *warmStore) LastAlertActivity(context.Context, telemetry.NodeID) (time.Time, error) {
+	return time.Time{}, nil
+}
+
+// NodeWindows implements device.AlertStore.
+func (s *warmStore) NodeWindows(context.Context, telemetry.NodeID, time.Time) ([]telemetry.MaintenanceWindow, error) {
+	return nil, nil
+}
+
+// OpenAlert implements device.AlertStore; idle devices open none.
+func (s *warmStore) OpenAlert(context.Context, *telemetry.Alert) (bool, error) {
+	return false, errors.New("idle benchmark: no alerts")
+}
+
+// ResolveAlertsFor implements device.AlertStore; idle devices resolve none.
+func (s *warmStore) ResolveAlertsFor(context.Context, telemetry.NodeID, telemetry.AlertKind, string, string, string, string) (telemetry.Alert, error) {
+	return telemetry.Alert{}, errors.New("idle benchmark: no alerts")
 }
 
 // idleFetcher stands in for the upstream of devices that must not poll.

@@ -120,6 +120,9 @@ func (e *Engine) anomalyClear(metric string) {
 
 func (e *Engine) addSeries(metric string) {
 	s := &series{metric: metric, vals: make([]float64, e.window)}
+	if e.byMetric == nil {
+		e.byMetric = map[string]*series{}
+	}
 	e.byMetric[metric] = s
 	i, _ := slices.BinarySearchFunc(e.series, metric, func(s *series, m string) int { return strings.Compare(s.metric, m) })
 	e.series = slices.Insert(e.series, i, s)

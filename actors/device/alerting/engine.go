@@ -69,9 +69,9 @@ type Engine struct {
 // enabled (to be persisted like any other Action).
 func New(opts Options) (*Engine, []Action) {
 	e := &Engine{
-		node: opts.Node, now: opts.Now, triggered: map[string]time.Time{},
+		node: opts.Node, now: opts.Now,
 		window: opts.AnomalyWindow, minSamples: opts.AnomalyMinSamples, z: opts.AnomalyZ,
-		byMetric: map[string]*series{}, judgedThrough: opts.JudgedThrough,
+		judgedThrough: opts.JudgedThrough,
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -95,7 +95,10 @@ func New(opts Options) (*Engine, []Action) {
 // rule is no longer enabled. Rule alerts seeded this way start their
 // rule's cooldown at their trigger time.
 func (e *Engine) Reseed(open []telemetry.Alert) []Action {
-	e.open = make(map[Cause]telemetry.Severity, len(open))
+	e.open = nil // maps are made when first written: an idle engine holds none
+	if len(open) > 0 {
+		e.open = make(map[Cause]telemetry.Severity, len(open))
+	}
 	for _, al := range open {
 		if al.NodeID != "" && al.NodeID != e.node || al.Status == telemetry.AlertResolved {
 			continue
@@ -103,7 +106,7 @@ func (e *Engine) Reseed(open []telemetry.Alert) []Action {
 		c := causeOf(al)
 		e.open[c] = al.Severity
 		if c.Kind == telemetry.AlertKindRule && c.RuleID != "" && al.TriggeredAt.After(e.triggered[c.RuleID]) {
-			e.triggered[c.RuleID] = al.TriggeredAt
+			e.setTriggered(c.RuleID, al.TriggeredAt)
 		}
 	}
 	return e.resolveStale()
@@ -171,7 +174,7 @@ func (e *Engine) Observe(at time.Time, metrics map[string]float64, inMaintenance
 		holds := r.Condition.Holds(v, r.Threshold)
 		switch {
 		case holds && !open && !inMaintenance && !e.cooling(r):
-			e.triggered[r.ID] = e.now()
+			e.setTriggered(r.ID, e.now())
 			e.actions = append(e.actions, e.openAlert(c, r.Severity, at, v, &r.Threshold,
 				fmt.Sprintf("%s %s %s %s (rule %q)", r.Metric, num(v), r.Condition, num(r.Threshold), r.Name)))
 		case !holds && open:
@@ -180,6 +183,13 @@ func (e *Engine) Observe(at time.Time, metrics map[string]float64, inMaintenance
 	}
 	e.observeAnomalies(at, metrics, inMaintenance, true)
 	return e.actions
+}
+
+func (e *Engine) setTriggered(rule string, at time.Time) {
+	if e.triggered == nil {
+		e.triggered = map[string]time.Time{}
+	}
+	e.triggered[rule] = at
 }
 
 // cooling reports whether r opened an alert less than its cooldown ago.
@@ -208,6 +218,9 @@ func (e *Engine) StatusChanged(offline bool, at time.Time, inMaintenance bool) [
 // openAlert records c as open and returns its Open action; a NaN value
 // leaves the alert's Value unset.
 func (e *Engine) openAlert(c Cause, sev telemetry.Severity, at time.Time, value float64, threshold *float64, msg string) Action {
+	if e.open == nil {
+		e.open = map[Cause]telemetry.Severity{}
+	}
 	e.open[c] = sev
 	al := &telemetry.Alert{NodeID: e.node, Kind: c.Kind, Severity: sev, Status: telemetry.AlertOpen,
 		Message: msg, TriggeredAt: at}

@@ -253,6 +253,9 @@ func (d *device) onWarmed(m *warmed) {
 	if d.cfg.Alerts != nil {
 		d.alerts.loading = false
 		d.applyAlertState(m.alerts, 0)
+		if d.alerts.again { // a ReloadAlerts came during the warm-up
+			d.loadAlerts()
+		}
 	}
 	d.persistStatus() // a status carried over from a crashed incarnation may be unsaved
 }

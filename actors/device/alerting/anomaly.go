@@ -21,6 +21,22 @@ type series struct {
 	next, n    int
 	pivot      float64
 	sum, sumSq float64
+	// step is the metric's resolution as seen so far: the smallest
+	// non-zero difference between two consecutive values received (0
+	// until two differ). last is the value received before.
+	step, last float64
+	seen       bool
+}
+
+// observe records v's step from the value before it (raw values: the
+// window holds clamped ones).
+func (s *series) observe(v float64) {
+	if s.seen {
+		if d := math.Abs(v - s.last); d > 0 && (s.step == 0 || d < s.step) {
+			s.step = d
+		}
+	}
+	s.last, s.seen = v, true
 }
 
 func (s *series) stats() (mean, sd float64) {
@@ -78,11 +94,19 @@ func (e *Engine) observeAnomalies(at time.Time, metrics map[string]float64, inMa
 			continue
 		}
 		if s.n < e.minSamples {
+			s.observe(v)
 			s.add(v)
 			continue
 		}
 		mean, sd := s.stats()
-		z := (v - mean) / sd // ±Inf when a constant window meets another value; NaN when it meets its own
+		// A deviation of the metric's own resolution is no anomaly: a
+		// temperature reported in tenths on a flat day has a standard
+		// deviation of a few hundredths, and its next tenth would be 3 sd.
+		// The resolution is the one seen before v (v's own jump does not
+		// excuse itself).
+		spread := max(sd, s.step)
+		s.observe(v)
+		z := (v - mean) / spread // ±Inf when a constant window meets another value; NaN when it meets its own
 		if v == mean || math.Abs(z) <= e.z {
 			if judge {
 				e.anomalyClear(s.metric)
@@ -92,20 +116,24 @@ func (e *Engine) observeAnomalies(at time.Time, metrics map[string]float64, inMa
 		}
 		c := Cause{Kind: telemetry.AlertKindAnomaly, Metric: s.metric}
 		if _, open := e.open[c]; !open && !inMaintenance && judge {
-			e.actions = append(e.actions, e.openAlert(c, telemetry.SeverityWarning, at, v, nil, anomalyMessage(s, v, mean, sd, z)))
+			e.actions = append(e.actions, e.openAlert(c, telemetry.SeverityWarning, at, v, nil, anomalyMessage(s, v, mean, sd, spread, z)))
 		}
-		if sd == 0 { // a constant window cannot clamp: the value enters as it is
+		if spread == 0 { // a constant window cannot clamp: the value enters as it is
 			s.add(v)
 		} else {
-			s.add(mean + math.Copysign(e.z*sd, z))
+			s.add(mean + math.Copysign(e.z*spread, z))
 		}
 	}
 }
 
-func anomalyMessage(s *series, v, mean, sd, z float64) string {
-	if sd == 0 {
+func anomalyMessage(s *series, v, mean, sd, spread, z float64) string {
+	switch {
+	case spread == 0:
 		return fmt.Sprintf("%s %s differs from the mean %s of the last %d values, which were all equal (standard deviation 0)",
 			s.metric, num(v), num(mean), s.n)
+	case spread > sd:
+		return fmt.Sprintf("%s %s is %.1f steps of its resolution %s from the mean %s (standard deviation %s, last %d values)",
+			s.metric, num(v), z, num(spread), num(mean), num(sd), s.n)
 	}
 	return fmt.Sprintf("%s %s is %.1f standard deviations from the mean %s (standard deviation %s, last %d values)",
 		s.metric, num(v), z, num(mean), num(sd), s.n)

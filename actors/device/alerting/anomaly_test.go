@@ -70,12 +70,27 @@ func TestAnomaly(t *testing.T) {
 			return 10 + 0.2*(rng.Float64()-0.5)
 		}, []string{"200: open anomaly - level", "201: resolve anomaly - level",
 			"210: open anomaly - level", "211: resolve anomaly - level"}},
-		{"a constant signal that changes is one anomaly, until the window has learnt the change", func(_ *rand.Rand, i int) float64 {
+		{"a constant signal that changes is one anomaly; the change is then its resolution, so the next value resolves it", func(_ *rand.Rand, i int) float64 {
 			if i >= 100 {
 				return 7
 			}
 			return 5
-		}, []string{"100: open anomaly - level", "126: resolve anomaly - level"}},
+		}, []string{"100: open anomaly - level", "101: resolve anomaly - level"}},
+		{"a flat signal in tenths raises nothing for a tenth's step", func(_ *rand.Rand, i int) float64 {
+			if i%20 == 7 {
+				return 28.3 // 4.4 standard deviations above 28.2, but one step of the sensor
+			}
+			return 28.2
+		}, nil},
+		{"a flat signal in tenths still raises a jump of several tenths", func(_ *rand.Rand, i int) float64 {
+			switch {
+			case i == 300:
+				return 28.9
+			case i%20 == 7:
+				return 28.3
+			}
+			return 28.2
+		}, []string{"300: open anomaly - level", "301: resolve anomaly - level"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -108,21 +123,34 @@ func TestAnomalyLevelShiftResolves(t *testing.T) {
 }
 
 func TestAnomalyMessage(t *testing.T) {
-	e := newEngine(t, &clock{t0}, nil)
-	for i := range 40 {
-		e.Observe(t0, map[string]float64{"level": float64(10 + i%2*2)}, false) // mean 11, sd 1
+	tests := []struct {
+		name   string
+		values []float64 // repeated to 40
+		want   string
+	}{
+		{"the standard deviation", []float64{10, 10.5, 12, 11.5}, // mean 11, sd 0.790569, steps of 0.5 and 1.5
+			"level 20 is 11.4 standard deviations from the mean 11 (standard deviation 0.790569, last 40 values)"},
+		{"the resolution, when above the standard deviation", []float64{10, 12}, // mean 11, sd 1, steps of 2
+			"level 20 is 4.5 steps of its resolution 2 from the mean 11 (standard deviation 1, last 40 values)"},
 	}
-	got := e.Observe(t0, map[string]float64{"level": 20}, false)
-	if len(got) != 1 || got[0].Open == nil {
-		t.Fatalf("got %s, want one open", render(got))
-	}
-	al := got[0].Open
-	want := "level 20 is 9.0 standard deviations from the mean 11 (standard deviation 1, last 40 values)"
-	if al.Message != want || al.Severity != telemetry.SeverityWarning || *al.Value != 20 || al.Threshold != nil || al.RuleID != nil {
-		t.Errorf("alert = %+v %q", *al, al.Message)
-	}
-	if e.CriticalOpen() {
-		t.Error("an anomaly is a warning, yet CriticalOpen is true")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEngine(t, &clock{t0}, nil)
+			for i := range 40 {
+				e.Observe(t0, map[string]float64{"level": tt.values[i%len(tt.values)]}, false)
+			}
+			got := e.Observe(t0, map[string]float64{"level": 20}, false)
+			if len(got) != 1 || got[0].Open == nil {
+				t.Fatalf("got %s, want one open", render(got))
+			}
+			al := got[0].Open
+			if al.Message != tt.want || al.Severity != telemetry.SeverityWarning || *al.Value != 20 || al.Threshold != nil || al.RuleID != nil {
+				t.Errorf("alert = %+v %q", *al, al.Message)
+			}
+			if e.CriticalOpen() {
+				t.Error("an anomaly is a warning, yet CriticalOpen is true")
+			}
+		})
 	}
 }
 

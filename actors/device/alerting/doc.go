@@ -31,8 +31,15 @@
 // the window (population standard deviation) exceeds AnomalyZ, once the
 // window holds AnomalyMinSamples values, opens a warning alert whose
 // message gives the value, the mean and the standard deviation; the first
-// later value with |z| ≤ AnomalyZ resolves it. A window whose values are
-// all equal (a standard deviation of 0) finds any other value anomalous.
+// later value with |z| ≤ AnomalyZ resolves it. The deviation z is
+// measured in the window's standard deviation or in the metric's
+// resolution, whichever is larger: the smallest non-zero difference
+// between two consecutive values seen before (a temperature reported in
+// tenths on a flat day has a standard deviation of a few hundredths, and
+// its next tenth is no anomaly; a pump's 0/1 flips only the first time).
+// A window whose values are all equal, of a metric that never changed
+// (no resolution yet), finds any other value anomalous; that change is
+// then its resolution, so the next value like it resolves the alert.
 //
 // Outliers enter the window clamped to mean ± AnomalyZ·sd (winsorised).
 // Left out entirely, a lasting change of level would never be learnt and

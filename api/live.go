@@ -27,6 +27,7 @@ func (s *Server) liveRoutes() {
 	// Public at the gate: browsers cannot set headers on a WebSocket, so
 	// the upgrade authenticates itself (?token=, the subprotocol, or a
 	// first auth message).
+	s.live.Attach(s.app) // connections let go of their upgrade request's memory
 	s.handle(fiber.MethodGet, "/ws/ws", PermPublic, "WebSocket of live events (SPEC §8); the upgrade authenticates", s.live.Handler())
 	s.handle(fiber.MethodGet, "/ws/stats", PermSystem, "WebSocket figures of this member: connections, subscriptions, messages, batches, drops", s.getWSStats)
 }

@@ -10,7 +10,7 @@ import (
 )
 
 func TestAuthentication(t *testing.T) {
-	h := newHarness(t, Options{AuthTimeout: 200 * time.Millisecond}, false)
+	h := newHarness(t, Options{AuthTimeout: 200 * time.Millisecond}, 0)
 	tests := []struct {
 		name      string
 		query     string
@@ -57,7 +57,7 @@ func TestAuthentication(t *testing.T) {
 }
 
 func TestUpgradeRefusals(t *testing.T) {
-	h := newHarness(t, Options{}, false)
+	h := newHarness(t, Options{}, 0)
 	httpURL := "http" + h.url[len("ws"):]
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, httpURL, nil)
 	if err != nil {
@@ -87,7 +87,7 @@ func TestUpgradeRefusals(t *testing.T) {
 }
 
 func TestSessionsUnavailable(t *testing.T) {
-	h := newHarness(t, Options{}, false)
+	h := newHarness(t, Options{}, 0)
 	h.sessions.mu.Lock()
 	h.sessions.fail = true
 	h.sessions.mu.Unlock()

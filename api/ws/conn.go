@@ -11,15 +11,15 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
-	fiberws "github.com/gofiber/contrib/websocket"
 	"golang.org/x/time/rate"
 
 	"github.com/evaratech/evara/internal/telemetry"
 )
 
 // conn is one WebSocket connection. The fields under "read loop" belong to
-// the goroutine running serve; the writer owns nothing but its loop's
-// locals and talks to the rest through the outbox and closeReq.
+// the goroutine running serve; those under "writer" to the writer, which
+// runs only while there is something to write (see writer.go), one at a
+// time; the rest is shared through the outbox, atomics and closeReq.
 type conn struct {
 	s   *Server
 	ws  *websocket.Conn
@@ -31,9 +31,14 @@ type conn struct {
 	closeReq   chan struct{} // closed by requestClose
 	closeCode  int           // 0: close without a frame (the client is gone)
 	closeText  string
-	writerDone chan struct{}
+	writerDone chan struct{} // closed when the writer has finished for good
+	// kicks counts requests for a writer since the running one (if any)
+	// last looked; 0 means no writer runs (writer.go).
+	kicks atomic.Int64
 	// unanswered counts pings sent since the client's last message.
 	unanswered atomic.Int32
+	pingDue    atomic.Bool
+	pingTimer  *time.Timer // sets pingDue; the writer arms it again, and stops it when it finishes
 
 	// dlMu orders read deadlines: once the writer has sent our close frame
 	// and set the final one, the read loop may not clear it.
@@ -46,18 +51,22 @@ type conn struct {
 	topics  map[string]topicKind
 	limiter *rate.Limiter
 	bad     int
+
+	// writer
+	lastEvent   time.Time   // when the last event frame was written
+	windowAt    time.Time   // non-zero: coalesced events wait until then
+	windowTimer *time.Timer // kicks the writer at windowAt
 }
 
-// serve runs one connection in fasthttp's hijack goroutine: it starts the
-// writer, runs the read loop and, whatever happens, waits for the writer
-// and closes the session before returning (fasthttp then closes the TCP
-// connection).
-func (s *Server) serve(fc *fiberws.Conn) {
-	c := &conn{s: s, ws: fc.Conn, raw: unwrap(fc.NetConn()), closeReq: make(chan struct{}),
-		writerDone: make(chan struct{}), topics: map[string]topicKind{},
-		limiter: rate.NewLimiter(rate.Limit(s.opts.MessageRate), s.opts.MessageBurst)}
+// serve runs one connection: it runs the read loop and, whatever happens,
+// waits for the writer and closes the session before returning. The
+// caller closes the TCP connection after it.
+func (s *Server) serve(wc *websocket.Conn, token string) {
+	c := &conn{s: s, ws: wc, raw: unwrap(wc.NetConn()), closeReq: make(chan struct{}),
+		writerDone: make(chan struct{}),
+		limiter:    rate.NewLimiter(rate.Limit(s.opts.MessageRate), s.opts.MessageBurst)}
 	c.id = s.nextID.Add(1)
-	c.out = newOutbox(s.opts.OutboxLimit, &s.stats.dropped)
+	c.out = newOutbox(s.opts.OutboxLimit, &s.stats.dropped, c.kick)
 	if !s.add(c) { // Shutdown began between the upgrade and now
 		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseShutdown, "server shutting down, reconnect"),
 			time.Now().Add(closeGrace))
@@ -66,9 +75,10 @@ func (s *Server) serve(fc *fiberws.Conn) {
 	defer s.remove(c)
 	s.stats.connections.Add(1)
 	defer s.stats.connections.Add(-1)
-	token, _ := fc.Locals(localToken).(string)
 
-	go c.writeLoop()
+	// Armed after the assignment, so the writer the timer starts sees it.
+	c.pingTimer = time.AfterFunc(time.Hour, c.ping)
+	c.pingTimer.Reset(s.opts.PingInterval)
 	closing := c.run(token)
 	if closing {
 		c.drain()
@@ -101,16 +111,11 @@ func (c *conn) run(token string) (closing bool) {
 		}
 	}()
 	c.ws.SetReadLimit(c.s.opts.MaxMessageSize)
-	if ok, closing := c.authenticate(token); !ok {
+	var opened bool
+	offStack(func() { opened, closing = c.open(token) })
+	if !opened {
 		return closing
 	}
-	sess, err := c.s.opts.Sessions.Open(c.ident, c.out)
-	if err != nil {
-		c.logger().Warn("websocket session not opened", "user_id", c.ident.UserID, "err", err)
-		c.requestClose(closeTryLater, "sessions unavailable, reconnect later")
-		return true
-	}
-	c.session = sess
 	for {
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
@@ -121,9 +126,48 @@ func (c *conn) run(token string) (closing bool) {
 			c.requestClose(CloseTooMany, "too many messages")
 			return true
 		}
-		if !c.handle(data) {
+		var goOn bool
+		offStack(func() { goOn = c.handle(data) })
+		if !goOn {
 			return true
 		}
+	}
+}
+
+// open authenticates and opens the session; it reports whether it did,
+// and if not whether it chose to close.
+func (c *conn) open(token string) (opened, closing bool) {
+	if ok, closing := c.authenticate(token); !ok {
+		return false, closing
+	}
+	sess, err := c.s.opts.Sessions.Open(c.ident, c.out)
+	if err != nil {
+		c.logger().Warn("websocket session not opened", "user_id", c.ident.UserID, "err", err)
+		c.requestClose(closeTryLater, "sessions unavailable, reconnect later")
+		return false, true
+	}
+	c.session = sess
+	return true, false
+}
+
+// offStack runs f on a goroutine of its own and waits for it; a panic in f
+// goes on in the caller. The read loop handles messages this way so that
+// its own stack stays as small as waiting for the next message needs: a
+// goroutine's stack grows to its deepest call (JSON, the store, the
+// session) and shrinks only at a garbage collection, by half, when mostly
+// unused, so every idle connection would keep the stack its deepest
+// message needed. f's stack is freed when it returns.
+func offStack(f func()) {
+	var p any
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() { p = recover() }()
+		f()
+	}()
+	<-done
+	if p != nil {
+		panic(p)
 	}
 }
 
@@ -163,6 +207,7 @@ func (c *conn) authenticate(token string) (ok, closing bool) {
 		return false, true
 	}
 	c.ident = id
+	c.topics = map[string]topicKind{}
 	return true, false
 }
 
@@ -305,6 +350,7 @@ func (c *conn) requestClose(code int, text string) {
 		c.closeCode, c.closeText = code, text
 		close(c.closeReq)
 	})
+	c.kick()
 }
 
 // drain reads (and ignores) until the client answers our close frame or

@@ -15,7 +15,7 @@ import (
 // an hour, so each event, the first of a fresh connection, must go out at
 // once for the test to pass at all.
 func TestEventWireFormat(t *testing.T) {
-	h := newHarness(t, Options{BatchWindow: time.Hour}, false)
+	h := newHarness(t, Options{BatchWindow: time.Hour}, 0)
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name string
@@ -56,7 +56,7 @@ func TestEventWireFormat(t *testing.T) {
 // window goes out as one BATCH_STATUS_UPDATE holding the newest event per
 // node and kind.
 func TestBurstIsBatched(t *testing.T) {
-	h := newHarness(t, Options{BatchWindow: time.Second}, false)
+	h := newHarness(t, Options{BatchWindow: time.Second}, 0)
 	cl := h.connect(t, "ann")
 	cl.subscribe("community:c1")
 	h.sessions.push(telemetryEvent("n1", 1))
@@ -102,7 +102,7 @@ func TestReplayPrecedesLiveEvents(t *testing.T) {
 		}
 		return out, nil
 	}
-	h := newHarness(t, Options{Replay: replay, ReplayLimit: 8}, false)
+	h := newHarness(t, Options{Replay: replay, ReplayLimit: 8}, 0)
 	// The session delivers the current reading as soon as it is asked to
 	// watch, as the real one does.
 	h.sessions.mu.Lock()

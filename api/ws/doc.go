@@ -1,15 +1,18 @@
 // Package ws owns the dashboard's WebSocket transport (SPEC §8): the
-// upgrade at GET /api/v1/ws/ws, the auth handshake, one read loop and ONE
-// writer goroutine per connection, a bounded coalescing outbox, the
-// heartbeat and the close codes. What a connection subscribes to is not
+// upgrade at GET /api/v1/ws/ws, the auth handshake, one read loop per
+// connection and ONE writer at a time (running only while there is
+// something to write), a bounded coalescing outbox, the heartbeat and the
+// close codes. What a connection subscribes to is not
 // its business: it asks Resolve which nodes a topic names (and whether the
 // caller may see them), and hands them to a Session (an actor in
 // internal/app) that delivers the nodes' events back through the Sink.
 //
-// A Server is safe for concurrent use. Whoever mounts Handler must call
-// Shutdown, which closes every connection with 4000 and waits for their
-// goroutines (fasthttp's own shutdown does not wait for hijacked
-// connections).
+// A Server is safe for concurrent use. Whoever mounts Handler should call
+// Attach with the fiber app first (so that a connection does not hold its
+// upgrade request's goroutine, context and buffers for its whole life),
+// and must call Shutdown, which closes every connection with 4000 and
+// waits for their goroutines (fasthttp's own shutdown does not wait for
+// hijacked connections).
 //
 // # Authentication
 //
@@ -89,12 +92,22 @@
 //
 // # Concurrency
 //
-// Per connection: the fasthttp hijack goroutine runs the read loop (and the
-// calls to Authenticate, Resolve, Replay and the Session); one writer
-// goroutine, started and waited for by the read loop, writes every data
-// frame and every close frame of ours. The WebSocket library writes its own
-// control frames (pong, close replies, 1009) through WriteControl, which is
-// safe alongside the writer. Sink.Deliver only takes the outbox's mutex and
-// never blocks. A panic in a connection's goroutines is recovered, logged
-// and closes that connection only.
+// Per connection: one goroutine runs the read loop (after Attach, one of
+// ours; else fasthttp's hijack goroutine); it hands each client message,
+// and the authentication, to a short-lived goroutine and waits for it
+// (Authenticate, Resolve, Replay and the Session are called there), so
+// that its own stack stays as small as waiting for the next message needs.
+// The writer writes every data frame and every close frame of ours; it
+// runs only while there is something to write (it is started when
+// something is queued, a ping or a batch window is due, and exits when
+// nothing is left), so an idle connection holds one goroutine. At most
+// one writer of a connection runs at a time. The WebSocket library writes
+// its own control frames (pong, close replies, 1009) through
+// WriteControl, which is safe alongside the writer. Sink.Deliver only
+// takes the outbox's mutex and never blocks. A panic in a connection's
+// goroutines is recovered, logged and closes that connection only.
+//
+// A telemetry event delivered to many connections is encoded once: the
+// Server keeps the encoding of each node's newest reading and the writers
+// share it.
 package ws

@@ -169,10 +169,21 @@ type harness struct {
 	url      string
 }
 
+// harnessFlags vary the harness.
+type harnessFlags int
+
+const (
+	// smallBuffers shrinks the server's socket send buffer, so that a
+	// client that does not read blocks the writer soon.
+	smallBuffers harnessFlags = 1 << iota
+	// inline leaves Attach out: connections run in fasthttp's hijack
+	// goroutine.
+	inline
+)
+
 // newHarness serves a Server at ws://127.0.0.1:<port>/ws with the fakes
-// filling what opts leaves nil. smallBuffers shrinks the server's socket
-// send buffer, so that a client that does not read blocks the writer soon.
-func newHarness(t *testing.T, opts Options, smallBuffers bool) *harness {
+// filling what opts leaves nil.
+func newHarness(t testing.TB, opts Options, flags harnessFlags) *harness {
 	t.Helper()
 	h := &harness{sessions: &fakeSessions{}}
 	if opts.Sessions == nil {
@@ -189,6 +200,9 @@ func newHarness(t *testing.T, opts Options, smallBuffers bool) *harness {
 	}
 	h.srv = New(opts)
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	if flags&inline == 0 {
+		h.srv.Attach(app)
+	}
 	app.Get("/ws", h.srv.Handler())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -199,7 +213,7 @@ func newHarness(t *testing.T, opts Options, smallBuffers bool) *harness {
 	served.Add(1)
 	go func() {
 		defer served.Done()
-		if smallBuffers {
+		if flags&smallBuffers != 0 {
 			_ = app.Listener(smallListener{ln})
 			return
 		}
@@ -339,7 +353,7 @@ func (cl *client) subscribe(topic string) {
 }
 
 // eventually polls cond until it holds or patience runs out.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(patience)
 	for !cond() {

@@ -28,7 +28,7 @@ func bigTelemetry(node telemetry.NodeID, entry int64) telemetry.LiveEvent {
 
 func TestSlowReaderGetsNewestWithinBoundedMemory(t *testing.T) {
 	const limit, nodes, entries = 8, 3, 1500
-	h := newHarness(t, Options{BatchWindow: 5 * time.Millisecond, OutboxLimit: limit}, true)
+	h := newHarness(t, Options{BatchWindow: 5 * time.Millisecond, OutboxLimit: limit}, smallBuffers)
 	cl := h.connect(t, "ann")
 	cl.subscribe("community:c1")
 	c := h.srv.snapshot()[0]
@@ -80,7 +80,7 @@ func TestSlowReaderGetsNewestWithinBoundedMemory(t *testing.T) {
 }
 
 func TestClientThatNeverReadsIsClosedAsSlow(t *testing.T) {
-	h := newHarness(t, Options{WriteTimeout: 100 * time.Millisecond, BatchWindow: time.Millisecond}, true)
+	h := newHarness(t, Options{WriteTimeout: 100 * time.Millisecond, BatchWindow: time.Millisecond}, smallBuffers)
 	cl := h.connect(t, "ann")
 	cl.subscribe("node:n1")
 	e := int64(0)
@@ -101,7 +101,7 @@ func TestClientThatNeverReadsIsClosedAsSlow(t *testing.T) {
 
 func TestPausedReaderOverflowingIsClosedWith4008(t *testing.T) {
 	const limit = 4
-	h := newHarness(t, Options{OutboxLimit: limit, WriteTimeout: patience}, true)
+	h := newHarness(t, Options{OutboxLimit: limit, WriteTimeout: patience}, smallBuffers)
 	cl := h.connect(t, "ann")
 	cl.subscribe("alerts")
 	c := h.srv.snapshot()[0]
@@ -120,7 +120,7 @@ func TestPausedReaderOverflowingIsClosedWith4008(t *testing.T) {
 }
 
 func TestHeartbeat(t *testing.T) {
-	h := newHarness(t, Options{PingInterval: 100 * time.Millisecond, MissedPongs: 2}, false)
+	h := newHarness(t, Options{PingInterval: 100 * time.Millisecond, MissedPongs: 2}, 0)
 	cl := h.connect(t, "ann")
 	for range 3 {
 		m := cl.read()
@@ -134,7 +134,7 @@ func TestHeartbeat(t *testing.T) {
 }
 
 func TestShutdownClosesEveryConnection(t *testing.T) {
-	h := newHarness(t, Options{}, false)
+	h := newHarness(t, Options{}, 0)
 	var clients []*client
 	for i := range 3 {
 		cl := h.connect(t, fmt.Sprint("user", i))
@@ -166,7 +166,7 @@ func TestShutdownClosesEveryConnection(t *testing.T) {
 }
 
 func TestPanicClosesOnlyItsConnection(t *testing.T) {
-	h := newHarness(t, Options{}, false)
+	h := newHarness(t, Options{}, 0)
 	bystander := h.connect(t, "bob")
 	bystander.subscribe("node:n1")
 	for _, topic := range []string{"node:boom", "node:watchpanic"} {
@@ -205,7 +205,7 @@ func ourGoroutines() int {
 }
 
 func TestConnectDisconnectCyclesLeaveNothingBehind(t *testing.T) {
-	h := newHarness(t, Options{}, false)
+	h := newHarness(t, Options{}, 0)
 	for i := range 1000 {
 		cl := h.connect(t, "ann")
 		cl.subscribe("node:n1")
@@ -233,7 +233,7 @@ func TestConnectDisconnectCyclesLeaveNothingBehind(t *testing.T) {
 
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	h := newHarness(t, Options{Registerer: reg}, false)
+	h := newHarness(t, Options{Registerer: reg}, 0)
 	New(Options{Sessions: h.sessions, Auth: fakeAuth, Resolve: fakeResolve, Registerer: reg}) // shares the registry: no panic
 	cl := h.connect(t, "ann")
 	cl.subscribe("node:n1")

@@ -11,7 +11,7 @@ import (
 )
 
 func TestReplies(t *testing.T) {
-	h := newHarness(t, Options{}, false)
+	h := newHarness(t, Options{}, 0)
 	cl := h.connect(t, "ann")
 	tests := []struct {
 		name string
@@ -92,7 +92,7 @@ func mapsEqual(a, b map[string]any) bool {
 }
 
 func TestRepeatedGarbageCloses(t *testing.T) {
-	h := newHarness(t, Options{BadMessageLimit: 3}, false)
+	h := newHarness(t, Options{BadMessageLimit: 3}, 0)
 	cl := h.connect(t, "ann")
 	// A good message in between starts the count again.
 	for _, m := range []string{"x", "y", `{"type":"pong"}`, "z", `{"type":"?"}`, "w"} {
@@ -107,7 +107,7 @@ func TestRepeatedGarbageCloses(t *testing.T) {
 }
 
 func TestTooManyMessagesCloses(t *testing.T) {
-	h := newHarness(t, Options{MessageRate: 0.001, MessageBurst: 3}, false)
+	h := newHarness(t, Options{MessageRate: 0.001, MessageBurst: 3}, 0)
 	cl := h.connect(t, "ann")
 	for range 4 {
 		cl.send(map[string]any{"type": "pong"})
@@ -116,14 +116,14 @@ func TestTooManyMessagesCloses(t *testing.T) {
 }
 
 func TestMessageTooBigCloses(t *testing.T) {
-	h := newHarness(t, Options{MaxMessageSize: 256}, false)
+	h := newHarness(t, Options{MaxMessageSize: 256}, 0)
 	cl := h.connect(t, "ann")
 	cl.send(map[string]any{"type": "subscribe", "topic": "node:" + strings.Repeat("x", 300)})
 	cl.expectClose(websocket.StatusMessageTooBig)
 }
 
 func TestTooManyTopics(t *testing.T) {
-	h := newHarness(t, Options{MaxTopics: 2}, false)
+	h := newHarness(t, Options{MaxTopics: 2}, 0)
 	cl := h.connect(t, "ann")
 	cl.subscribe("node:a")
 	cl.subscribe("node:b")

@@ -14,9 +14,11 @@ import (
 type outbox struct {
 	limit   int
 	dropped *atomic.Uint64 // the server's counter
+	// wake tells the writer there is something to write: it starts one
+	// unless one runs. It never blocks and may be called under mu.
+	wake func()
 
 	mu      sync.Mutex
-	wakeC   chan struct{} // capacity 1: there is something to write
 	slots   map[slotKey]int
 	events  []telemetry.LiveEvent // coalesced, in the order their slot was taken
 	control []queued
@@ -42,15 +44,8 @@ type queued struct {
 	event *telemetry.LiveEvent
 }
 
-func newOutbox(limit int, dropped *atomic.Uint64) *outbox {
-	return &outbox{limit: limit, dropped: dropped, wakeC: make(chan struct{}, 1)}
-}
-
-func (o *outbox) wake() {
-	select {
-	case o.wakeC <- struct{}{}:
-	default:
-	}
+func newOutbox(limit int, dropped *atomic.Uint64, wake func()) *outbox {
+	return &outbox{limit: limit, dropped: dropped, wake: wake}
 }
 
 // Deliver queues ev. Telemetry and status events replace an older one of
@@ -69,8 +64,9 @@ func (o *outbox) Deliver(ev telemetry.LiveEvent) {
 			if ev.Kind == telemetry.LiveStatus || ev.EntryID >= o.events[i].EntryID {
 				o.events[i] = ev
 			}
+			o.mu.Unlock()
 			o.dropped.Add(1)
-			break
+			return // the writer was woken for the event replaced
 		}
 		if o.slots == nil {
 			o.slots = map[slotKey]int{}

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
-	fiberws "github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
 
 	"github.com/evaratech/evara/internal/telemetry"
 )
@@ -129,16 +129,18 @@ const (
 	// closeGrace is how long the read loop waits for the client's answer
 	// to our close frame.
 	closeGrace = time.Second
-	// localToken carries the token found at the upgrade into the connection.
-	localToken = "evara.ws.token"
+	// localStatus carries the status of a refused handshake from the
+	// upgrader's Error hook to the handler.
+	localStatus = "evara.ws.status"
 )
 
 // Server accepts and serves WebSocket connections.
 type Server struct {
-	opts    Options
-	log     *slog.Logger
-	upgrade fiber.Handler
-	stats   counters
+	opts     Options
+	log      *slog.Logger
+	upgrader websocket.FastHTTPUpgrader
+	stats    counters
+	frames   frameCache
 
 	// base is the context of every callback; Shutdown cancels it.
 	base   context.Context
@@ -159,30 +161,45 @@ func New(opts Options) *Server {
 	opts = opts.withDefaults()
 	s := &Server{opts: opts, log: opts.Logger, conns: map[*conn]struct{}{}}
 	s.base, s.cancel = context.WithCancel(context.Background())
-	s.upgrade = fiberws.New(s.serve, fiberws.Config{
-		Origins:         opts.Origins,
+	s.upgrader = websocket.FastHTTPUpgrader{
 		ReadBufferSize:  readBufferSize,
 		WriteBufferSize: writeBufferSize,
 		WriteBufferPool: &sync.Pool{},
-		// serve recovers its own panics; this only keeps contrib's default
-		// (which writes the panic's text to the client) out.
-		RecoverHandler: func(*fiberws.Conn) {
-			if r := recover(); r != nil {
-				s.log.Error("websocket handler panicked", "panic", r)
-			}
+		CheckOrigin:     s.originAllowed,
+		Error: func(ctx *fasthttp.RequestCtx, status int, _ error) {
+			ctx.SetUserValue(localStatus, status)
 		},
-	})
+	}
 	if opts.Registerer != nil {
 		s.register(opts.Registerer)
 	}
 	return s
 }
 
+// Attach prepares the fasthttp server under app for this Server's
+// connections; call it once, before app serves. fasthttp then hands a
+// connection over at the upgrade (KeepHijackedConns) instead of keeping the
+// upgrade request's goroutine, context and headers for as long as the
+// connection lives, and it releases its read buffer before the upgrade
+// when the client sent nothing after its request (ReduceMemoryUsage; a
+// client must wait for the handshake's answer, RFC 6455 §4.1), so an idle
+// connection holds neither. Both settings apply to every request app
+// serves: no other handler of ours hijacks, and ReduceMemoryUsage costs
+// an HTTP keep-alive connection a pool round trip per request.
+//
+// Without Attach, Handler still works: each connection then runs in the
+// goroutine fasthttp hijacked it in and holds what that goroutine holds.
+func (s *Server) Attach(app *fiber.App) {
+	srv := app.Server()
+	srv.KeepHijackedConns = true
+	srv.ReduceMemoryUsage = true
+}
+
 // Handler upgrades GET /api/v1/ws/ws. The token, if the request carries one
 // (?token= or as the WebSocket protocol), is verified after the upgrade.
 func (s *Server) Handler() fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		if !fiberws.IsWebSocketUpgrade(c) {
+		if !websocket.FastHTTPIsWebSocketUpgrade(c.Context()) {
 			return fiber.ErrUpgradeRequired
 		}
 		if s.isClosing() {
@@ -194,12 +211,45 @@ func (s *Server) Handler() fiber.Handler {
 			// picks one of the protocols it offered.
 			c.Set(fiber.HeaderSecWebSocketProtocol, p)
 			if token == "" {
-				token = strings.Clone(p) // outlives the request's buffers
+				token = p // protocolToken's copy outlives the request's buffers
 			}
 		}
-		c.Locals(localToken, token)
-		return s.upgrade(c)
+		// Read now: the handler runs after the request is released.
+		detached := c.App().Server().KeepHijackedConns
+		err := s.upgrader.Upgrade(c.Context(), func(wc *websocket.Conn) {
+			if !detached {
+				s.serve(wc, token) // fasthttp closes the TCP connection after it
+				return
+			}
+			go func() {
+				s.serve(wc, token)
+				_ = wc.NetConn().Close() // ours to close: fasthttp let go of it
+			}()
+		})
+		if err != nil {
+			status, _ := c.Context().UserValue(localStatus).(int)
+			if status == 0 {
+				status = fiber.StatusBadRequest
+			}
+			return fiber.NewError(status, err.Error())
+		}
+		return nil
 	}
+}
+
+// originAllowed checks the Origin header against Options.Origins (any,
+// when empty).
+func (s *Server) originAllowed(ctx *fasthttp.RequestCtx) bool {
+	if len(s.opts.Origins) == 0 {
+		return true
+	}
+	origin := string(ctx.Request.Header.Peek(fiber.HeaderOrigin))
+	for _, o := range s.opts.Origins {
+		if o == origin {
+			return true
+		}
+	}
+	return false
 }
 
 // protocolToken is the token offered as a WebSocket protocol: the only or

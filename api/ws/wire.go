@@ -3,7 +3,10 @@ package ws
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/evaratech/evara/internal/telemetry"
@@ -88,19 +91,96 @@ func encodeEvent(ev telemetry.LiveEvent) ([]byte, error) {
 	return json.Marshal(fields)
 }
 
-// batchJSON is a BATCH_STATUS_UPDATE on the wire; TS is its newest update's.
-type batchJSON struct {
-	Event   string            `json:"event"`
-	Updates []json.RawMessage `json:"updates"`
-	TS      int64             `json:"ts"`
+// encodeBatch is a BATCH_STATUS_UPDATE of updates (encoded events) on the
+// wire; ts is its newest update's. Written by hand: json.Marshal would
+// re-validate every update, which the writer encoded (or took from the
+// frame cache) already.
+func encodeBatch(updates [][]byte, ts int64) []byte {
+	n := len(`{"event":"","updates":[],"ts":}`) + len(batchEvent) + 20
+	for _, u := range updates {
+		n += len(u) + 1
+	}
+	b := make([]byte, 0, n)
+	b = append(b, `{"event":"`+batchEvent+`","updates":[`...)
+	for i, u := range updates {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, u...)
+	}
+	b = append(b, `],"ts":`...)
+	b = strconv.AppendInt(b, ts, 10)
+	return append(b, '}')
 }
 
-func encodeBatch(updates []json.RawMessage, ts int64) []byte {
-	b, err := json.Marshal(batchJSON{Event: batchEvent, Updates: updates, TS: ts})
-	if err != nil { // the updates are valid JSON already
-		panic(err)
+// frameCache keeps the encoding of the newest telemetry event of each
+// node, so that a reading that a device sends to many connections is
+// encoded once rather than by each of their writers. An entry serves an
+// event only if it is the same reading: same node, entry, ts, status and
+// timestamp, and the very same Metrics map (which the entry holds, so its
+// identity cannot be reused by another map while it is cached). Events
+// handed over at a subscribe carry their own ts and miss, as they should.
+// Safe for concurrent use; it holds one entry per node that had a
+// subscriber.
+type frameCache struct {
+	shards [frameCacheShards]frameShard
+}
+
+const frameCacheShards = 64
+
+type frameShard struct {
+	mu sync.Mutex
+	m  map[telemetry.NodeID]cachedFrame
+}
+
+type cachedFrame struct {
+	entry, ts int64
+	at        time.Time
+	status    telemetry.Status
+	metrics   map[string]float64
+	raw       []byte
+}
+
+func (f *frameCache) shard(node telemetry.NodeID) *frameShard {
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(node); i++ {
+		h = (h ^ uint32(node[i])) * 16777619
 	}
-	return b
+	return &f.shards[h%frameCacheShards]
+}
+
+// encode returns ev's encoding, from the cache when it holds this very
+// reading. The bytes are shared: read only.
+func (f *frameCache) encode(ev telemetry.LiveEvent) ([]byte, error) {
+	if ev.Kind != telemetry.LiveTelemetry || ev.Metrics == nil {
+		return encodeEvent(ev)
+	}
+	sh := f.shard(ev.NodeID)
+	sh.mu.Lock()
+	c, ok := sh.m[ev.NodeID]
+	sh.mu.Unlock()
+	if ok && c.entry == ev.EntryID && c.ts == ev.ProducedUnixMs && c.status == ev.Status && c.at.Equal(ev.At) &&
+		sameMap(c.metrics, ev.Metrics) {
+		return c.raw, nil
+	}
+	raw, err := encodeEvent(ev)
+	if err != nil {
+		return nil, err
+	}
+	sh.mu.Lock()
+	if old, ok := sh.m[ev.NodeID]; !ok || old.entry <= ev.EntryID {
+		if sh.m == nil {
+			sh.m = map[telemetry.NodeID]cachedFrame{}
+		}
+		sh.m[ev.NodeID] = cachedFrame{entry: ev.EntryID, ts: ev.ProducedUnixMs, at: ev.At, status: ev.Status, metrics: ev.Metrics, raw: raw}
+	}
+	sh.mu.Unlock()
+	return raw, nil
+}
+
+// sameMap reports whether a and b are the same map (not merely equal).
+func sameMap(a, b map[string]float64) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
 // Topic kinds, for the subscription stats.

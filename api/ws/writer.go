@@ -1,7 +1,6 @@
 package ws
 
 import (
-	"encoding/json"
 	"errors"
 	"net"
 	"time"
@@ -11,77 +10,116 @@ import (
 	"github.com/evaratech/evara/internal/telemetry"
 )
 
-// writeLoop is the connection's one writer: every data frame and every
-// close frame of ours goes through it. It ends after sending the close
-// frame asked for, or when a write fails (it then cuts the TCP connection,
-// so the read loop ends too). On its way out it empties the outbox and
-// releases a replay the read loop waits for.
+// The writer: every data frame and every close frame of ours goes through
+// it. It runs only while there is something to write, so an idle
+// connection holds no goroutine of its own besides its read loop: kick
+// starts it unless it runs, and it exits once it has found nothing new to
+// do. Writers of a connection never overlap, so the "writer" fields of conn
+// need no lock. It finishes for good after sending the close frame asked
+// for, or when a write fails (it then cuts the TCP connection, so the read
+// loop ends too); on its way out it empties the outbox and releases a
+// replay the read loop waits for.
+
+// kick asks for a writer. kicks counts the requests since the running
+// writer (if any) last looked: the one that takes it from 0 starts a
+// writer, which keeps looking until no request came while it worked. A
+// writer that finished for good leaves the count above 0, so no other
+// starts.
+func (c *conn) kick() {
+	if c.kicks.Add(1) == 1 {
+		go c.writeLoop()
+	}
+}
+
+// ping runs every PingInterval in the ping timer's goroutine; the writer
+// sends the ping (and arms the timer again).
+func (c *conn) ping() {
+	c.pingDue.Store(true)
+	c.kick()
+}
+
 func (c *conn) writeLoop() {
-	defer close(c.writerDone)
-	defer c.out.close()
 	defer func() {
 		if r := recover(); r != nil {
 			c.logger().Error("websocket connection panicked", "where", "writer", "panic", r)
 			_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeInternal, "internal error"),
 				time.Now().Add(closeGrace))
 			c.cut()
-		}
-	}()
-	opts := c.s.opts
-	ping := time.NewTicker(opts.PingInterval)
-	defer ping.Stop()
-	var (
-		window    *time.Timer
-		windowC   <-chan time.Time // non-nil while events wait for the window's end
-		lastEvent time.Time        // when the last event frame was written
-	)
-	defer func() {
-		if window != nil {
-			window.Stop()
+			c.finishWriter()
 		}
 	}()
 	for {
-		select {
-		case <-c.closeReq:
-			c.sendClose()
+		n := c.kicks.Load()
+		if !c.writeOnce() {
+			c.finishWriter()
 			return
-		default:
 		}
-		select {
-		case <-c.closeReq:
-			c.sendClose()
+		if c.kicks.CompareAndSwap(n, 0) {
 			return
-		case <-ping.C:
-			if int(c.unanswered.Load()) >= opts.MissedPongs {
-				c.requestClose(CloseHeartbeat, "no pong")
-				continue
-			}
-			c.unanswered.Add(1)
-			if !c.write(encodeControl(control{Type: "ping", TS: time.Now().UnixMilli()})) {
-				return
-			}
-		case <-c.out.wakeC:
-			if !c.flushControl() {
-				return
-			}
-			if windowC != nil || !c.out.pendingEvents() {
-				continue
-			}
-			if wait := opts.BatchWindow - time.Since(lastEvent); wait > 0 {
-				window = time.NewTimer(wait)
-				windowC = window.C
-				continue
-			}
-			if !c.flushEvents(&lastEvent) {
-				return
-			}
-		case <-windowC:
-			windowC = nil
-			if !c.flushControl() || !c.flushEvents(&lastEvent) {
-				return
-			}
 		}
 	}
+}
+
+// writeOnce does what there is to do now: the close asked for, a ping,
+// the control messages and replay waiting, the coalesced events unless
+// their batch window is still open (a timer kicks the writer at its end).
+// It reports false when the writer is finished for good.
+func (c *conn) writeOnce() bool {
+	opts := c.s.opts
+	select {
+	case <-c.closeReq:
+		c.sendClose()
+		return false
+	default:
+	}
+	if c.pingDue.Swap(false) {
+		c.pingTimer.Reset(opts.PingInterval)
+		if int(c.unanswered.Load()) >= opts.MissedPongs {
+			c.requestClose(CloseHeartbeat, "no pong") // kicks: the loop goes round again
+			return true
+		}
+		c.unanswered.Add(1)
+		if !c.write(encodeControl(control{Type: "ping", TS: time.Now().UnixMilli()})) {
+			return false
+		}
+	}
+	if !c.flushControl() {
+		return false
+	}
+	if !c.out.pendingEvents() {
+		return true
+	}
+	// The first event after a quiet BatchWindow goes at once; later ones
+	// wait for the window's end and go together.
+	now := time.Now()
+	switch {
+	case !c.windowAt.IsZero():
+		if now.Before(c.windowAt) {
+			return true // the window timer kicks
+		}
+		c.windowAt = time.Time{}
+	case now.Sub(c.lastEvent) < opts.BatchWindow:
+		wait := opts.BatchWindow - now.Sub(c.lastEvent)
+		c.windowAt = now.Add(wait)
+		if c.windowTimer == nil {
+			c.windowTimer = time.AfterFunc(wait, c.kick)
+		} else {
+			c.windowTimer.Reset(wait)
+		}
+		return true
+	}
+	return c.flushEvents()
+}
+
+// finishWriter ends the writer for good: the timers stop, the outbox drops
+// what waits and refuses more, a replay awaited is released.
+func (c *conn) finishWriter() {
+	c.pingTimer.Stop()
+	if c.windowTimer != nil {
+		c.windowTimer.Stop()
+	}
+	c.out.close()
+	close(c.writerDone)
 }
 
 // flushControl writes the FIFO and a replay waiting; an overflowed FIFO
@@ -115,13 +153,13 @@ func (c *conn) flushControl() bool {
 
 // flushEvents writes the coalesced events: one event as itself, several as
 // batches.
-func (c *conn) flushEvents(lastEvent *time.Time) bool {
+func (c *conn) flushEvents() bool {
 	events := c.out.takeEvents()
 	if len(events) == 0 {
 		return true
 	}
 	ok := c.writeEvents(events)
-	*lastEvent = time.Now()
+	c.lastEvent = time.Now()
 	return ok
 }
 
@@ -130,10 +168,10 @@ func (c *conn) writeEvents(events []telemetry.LiveEvent) bool {
 		n := min(len(events), maxBatch)
 		chunk := events[:n]
 		events = events[n:]
-		updates := make([]json.RawMessage, 0, len(chunk))
+		updates := make([][]byte, 0, len(chunk))
 		var ts int64
 		for _, ev := range chunk {
-			b, err := encodeEvent(ev)
+			b, err := c.s.frames.encode(ev)
 			if err != nil {
 				c.logger().Warn("websocket event not sent", "event", ev.Kind, "node_id", ev.NodeID, "err", err)
 				continue

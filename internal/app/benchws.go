@@ -274,6 +274,18 @@ func (r *benchRecorder) session(ctx context.Context, wsURL, token string, topics
 // processFigures are the member's own figures, from its /metrics.
 type processFigures struct {
 	heap, stack, rss, cpuSeconds, goroutines, sessions float64
+	nextGC, gogc                                       float64
+}
+
+// liveHeap is the heap the last garbage collection found live: the Go
+// runtime sets the next collection's goal at live × (1 + GOGC/100). Unlike
+// the heap in use, it does not count garbage not yet collected, which
+// swings by hundreds of megabytes under load.
+func (f processFigures) liveHeap() float64 {
+	if f.gogc <= 0 {
+		return f.heap
+	}
+	return f.nextGC / (1 + f.gogc/100)
 }
 
 func scrapeProcess(ctx context.Context, client *http.Client, base string) (processFigures, error) {
@@ -294,6 +306,7 @@ func scrapeProcess(ctx context.Context, client *http.Client, base string) (proce
 	var f processFigures
 	want["go_memstats_heap_inuse_bytes"], want["go_memstats_stack_inuse_bytes"], want["process_resident_memory_bytes"] = &f.heap, &f.stack, &f.rss
 	want["process_cpu_seconds_total"], want["go_goroutines"], want["evara_ws_sessions"] = &f.cpuSeconds, &f.goroutines, &f.sessions
+	want["go_memstats_next_gc_bytes"], want["go_gc_gogc_percent"] = &f.nextGC, &f.gogc
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -333,6 +346,10 @@ func writeBenchWS(w io.Writer, r benchReport) error {
 		{"delay ts → receipt", fmt.Sprintf("p50 %d ms, p99 %d ms, max %d ms", r.snap.p50, r.snap.p99, r.snap.max)},
 		{"member memory per session", fmt.Sprintf("%.1f KB (heap and stacks in use %.0f → %.0f MB)",
 			(r.loaded.heap+r.loaded.stack-r.before.heap-r.before.stack)/n/1024, (r.before.heap+r.before.stack)/(1<<20), (r.loaded.heap+r.loaded.stack)/(1<<20))},
+		{"member live memory per session", fmt.Sprintf("%.1f KB: heap live at the last GC %.1f KB (%.0f → %.0f MB), stacks %.1f KB (%.0f → %.0f MB)",
+			(r.loaded.liveHeap()+r.loaded.stack-r.before.liveHeap()-r.before.stack)/n/1024,
+			(r.loaded.liveHeap()-r.before.liveHeap())/n/1024, r.before.liveHeap()/(1<<20), r.loaded.liveHeap()/(1<<20),
+			(r.loaded.stack-r.before.stack)/n/1024, r.before.stack/(1<<20), r.loaded.stack/(1<<20))},
 		{"member RSS per session", fmt.Sprintf("%.1f KB (RSS %.0f → %.0f MB)", (r.loaded.rss-r.before.rss)/n/1024, r.before.rss/(1<<20), r.loaded.rss/(1<<20))},
 		{"member goroutines per session", fmt.Sprintf("%.2f", (r.loaded.goroutines-r.before.goroutines)/n)},
 		{"member CPU while measured", fmt.Sprintf("%.0f %% of one core", 100*(r.after.cpuSeconds-r.loaded.cpuSeconds)/r.elapsed.Seconds())},

@@ -41,6 +41,7 @@ func TestBenchWS(t *testing.T) {
 		regexp.MustCompile(`events delivered\s+[1-9]\d* \(`),
 		regexp.MustCompile(`delay ts → receipt\s+p50 \d+ ms, p99 \d+ ms, max \d+ ms`),
 		regexp.MustCompile(`member memory per session\s+-?\d+\.\d KB`),
+		regexp.MustCompile(`member live memory per session\s+-?\d+\.\d KB: heap live at the last GC -?\d+\.\d KB \(\d+ → \d+ MB\), stacks -?\d+\.\d KB`),
 		regexp.MustCompile(`member CPU while measured\s+\d+ %`),
 	} {
 		if !want.MatchString(report) {

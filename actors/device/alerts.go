@@ -176,8 +176,9 @@ func (d *device) applyAlertState(s alertSnapshot, gen uint64) {
 		// Readings until the node's last alert change were judged by a
 		// previous incarnation (here or on another member): the fetch
 		// after a move may bring them again.
-		a.engine, actions = alerting.New(alerting.Options{Node: d.cfg.Node.ID, Rules: s.rules, Open: s.open, Now: d.cfg.Now,
-			JudgedThrough: s.last})
+		opts := d.cfg.Anomaly
+		opts.Node, opts.Rules, opts.Open, opts.Now, opts.JudgedThrough = d.cfg.Node.ID, s.rules, s.open, d.cfg.Now, s.last
+		a.engine, actions = alerting.New(opts)
 		d.queueActions(actions)
 	} else {
 		d.queueActions(a.engine.SetRules(s.rules))

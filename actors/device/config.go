@@ -10,6 +10,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/evaratech/evara/actors/device/alerting"
 	"github.com/evaratech/evara/internal/telemetry"
 	"github.com/evaratech/evara/internal/thingspeak"
 )
@@ -75,6 +76,9 @@ type Config struct {
 	// node's rules, anomalies and connectivity and honours its maintenance
 	// windows (package alerting); nil: it raises no alerts.
 	Alerts AlertStore
+	// Anomaly tunes the engine's anomaly detection (its Anomaly* fields and
+	// NoAnomalies; the rest is the device's own). Zero: issue 7's defaults.
+	Anomaly alerting.Options
 	// Notify hears of the alerts the device opened and resolved and of its
 	// node going offline and coming back; nil: nobody.
 	Notify Notifier

@@ -31,9 +31,21 @@ type alertNotices struct {
 	queued func()        // after deliveries were queued (wakes the dispatcher); may be nil
 	log    *slog.Logger
 
-	mu          sync.Mutex
-	distributor map[string]cachedDistributor // community id → its distributor
+	mu            sync.Mutex
+	distributor   map[string]cachedDistributor // community id → its distributor
+	subscriptions map[string]cachedSubscriptions
 }
+
+type cachedSubscriptions struct {
+	subs    []telemetry.WebhookSubscription
+	expires time.Time
+}
+
+// subscriptionsTTL is how long the subscriptions taking an event of a
+// community are remembered: a burst of alerts (an outage takes many devices
+// offline at once) costs one query per event and community, and a new or
+// changed subscription takes effect within this long.
+const subscriptionsTTL = 5 * time.Second
 
 type cachedDistributor struct {
 	id      string
@@ -59,7 +71,7 @@ func (a *alertNotices) Notify(ctx context.Context, n device.Notice) {
 	default:
 		data = map[string]any{"node_id": n.Node, "status": n.Status, "at": n.At.UTC()}
 	}
-	queued, err := webhook.Enqueue(ctx, a.store, string(n.Kind), owner.CommunityID, data, time.Now())
+	queued, err := webhook.Enqueue(ctx, cachedQueue{a}, string(n.Kind), owner.CommunityID, data, time.Now())
 	if err != nil {
 		a.log.Warn("webhook deliveries not queued", "event", string(n.Kind), "node_id", string(n.Node), "queued", queued, "err", err)
 	}
@@ -83,6 +95,35 @@ func (a *alertNotices) publish(n device.Notice, alert any, owner telemetry.NodeO
 		return
 	}
 	a.live.PublishAlert(telemetry.LiveEvent{Kind: kind, NodeID: n.Node, ProducedUnixMs: n.At.UnixMilli(), Data: body}, owner)
+}
+
+// cachedQueue is the store's webhook queue with SubscriptionsFor
+// remembered for subscriptionsTTL.
+type cachedQueue struct{ a *alertNotices }
+
+func (q cachedQueue) SubscriptionsFor(ctx context.Context, event, community string) ([]telemetry.WebhookSubscription, error) {
+	a, key, now := q.a, event+"/"+community, time.Now()
+	a.mu.Lock()
+	c, ok := a.subscriptions[key]
+	a.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.subs, nil
+	}
+	subs, err := a.store.SubscriptionsFor(ctx, event, community)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	if a.subscriptions == nil {
+		a.subscriptions = map[string]cachedSubscriptions{}
+	}
+	a.subscriptions[key] = cachedSubscriptions{subs: subs, expires: now.Add(subscriptionsTTL)}
+	a.mu.Unlock()
+	return subs, nil
+}
+
+func (q cachedQueue) EnqueueDelivery(ctx context.Context, d *telemetry.WebhookDelivery) error {
+	return q.a.store.EnqueueDelivery(ctx, d)
 }
 
 // communityDistributor is the distributor of a community ("" when it has

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/evaratech/evara/actors/device"
+	"github.com/evaratech/evara/actors/device/alerting"
 	"github.com/evaratech/evara/actors/limiter"
 	"github.com/evaratech/evara/actors/msg"
 	"github.com/evaratech/evara/actors/writer"
@@ -93,6 +94,8 @@ func startRuntime(d runtimeDeps) (rt *deviceRuntime, err error) {
 		hold = joinHold
 	}
 	interval, deviceLog := pollInterval(d.cfg), d.log.With("component", "device")
+	anomaly := alerting.Options{AnomalyZ: d.cfg.Anomaly.Z, AnomalyWindow: d.cfg.Anomaly.Window,
+		AnomalyMinSamples: d.cfg.Anomaly.MinSamples, NoAnomalies: d.cfg.Anomaly.Z == 0}
 	n := float64(max(1, len(rt.member.Members())))
 	rt.limiter, err = system.Root.SpawnNamed(limiter.Props(limiter.Config{
 		Rate:   d.cfg.UpstreamRate / n,
@@ -101,7 +104,7 @@ func startRuntime(d runtimeDeps) (rt *deviceRuntime, err error) {
 		Logger: d.log.With("component", "limiter"),
 		Devices: func(n telemetry.Node) device.Config {
 			return device.Config{Node: n, DefaultInterval: interval, Fetcher: client, Keys: d.keys, Store: d.store, Writer: rt.writer,
-				Alerts: d.store, Notify: notices, Logger: deviceLog}
+				Alerts: d.store, Notify: notices, Anomaly: anomaly, Logger: deviceLog}
 		},
 	}), limiter.Name)
 	if err == nil {

@@ -55,6 +55,8 @@ type Config struct {
 
 	Cluster Cluster // membership and placement of device actors
 
+	Anomaly Anomaly // the device actors' anomaly detection
+
 	// StatusURL, StatusToken and JSON are the `evara cluster status`
 	// settings. The stats are a superadmin's: StatusToken is one's bearer
 	// token (`evara token`).
@@ -81,6 +83,15 @@ type Cluster struct {
 	Name      string   // members with the same name form one cluster
 	Advertise string   // host:port of this member's remoting endpoint
 	Members   []string // static: every member's host:port, this one included
+}
+
+// Anomaly tunes the anomaly alerts of every device (issue 7): a value
+// more than Z deviations from the mean of its metric's last Window values,
+// once MinSamples are there, opens a warning. Z 0 turns them off.
+type Anomaly struct {
+	Z          float64
+	Window     int
+	MinSamples int
 }
 
 // Sim configures the ThingSpeak simulator.
@@ -162,6 +173,7 @@ func Default() Config {
 		UpstreamRate:      50,
 		UpstreamBurst:     10,
 		Cluster:           Cluster{Provider: ProviderSingle, Name: "evara"},
+		Anomaly:           Anomaly{Z: 3, Window: 100, MinSamples: 20},
 		StatusURL:         "http://127.0.0.1:8080",
 		API: API{
 			Audience:  "authenticated",

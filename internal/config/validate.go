@@ -80,6 +80,14 @@ func (c Config) validateServe() []error {
 	if c.UpstreamBurst < 1 {
 		problems = append(problems, fmt.Errorf("EVARA_UPSTREAM_BURST: %d is less than 1", c.UpstreamBurst))
 	}
+	if a := c.Anomaly; !(a.Z >= 0) || math.IsInf(a.Z, 0) {
+		problems = append(problems, fmt.Errorf("EVARA_ANOMALY_Z: %g is not a number of at least 0", a.Z))
+	}
+	if a := c.Anomaly; a.Window < 2 || a.Window > 10_000 {
+		problems = append(problems, fmt.Errorf("EVARA_ANOMALY_WINDOW: %d is outside 2..10000", a.Window))
+	} else if a.MinSamples < 2 || a.MinSamples > a.Window {
+		problems = append(problems, fmt.Errorf("EVARA_ANOMALY_MIN_SAMPLES: %d is outside 2..EVARA_ANOMALY_WINDOW (%d)", a.MinSamples, a.Window))
+	}
 	if c.Demo && c.Production() {
 		problems = append(problems, errors.New("EVARA_DEMO: the demo simulator cannot run with EVARA_ENV=production"))
 	}

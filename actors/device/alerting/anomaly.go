@@ -83,6 +83,9 @@ func (s *series) recompute() {
 // window, in metric order, then adds the value (clamped, see the package
 // doc) to it. Unless judge, it only adds: no alert opens or resolves.
 func (e *Engine) observeAnomalies(at time.Time, metrics map[string]float64, inMaintenance, judge bool) {
+	if e.noAnomalies {
+		return
+	}
 	for name := range metrics {
 		if _, ok := e.byMetric[name]; !ok {
 			e.addSeries(name)

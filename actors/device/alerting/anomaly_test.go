@@ -170,3 +170,19 @@ func TestAnomalyInMaintenance(t *testing.T) {
 		t.Fatalf("back to normal in maintenance: got %q, want a resolution", render(got))
 	}
 }
+
+func TestNoAnomalies(t *testing.T) {
+	c := &clock{t0}
+	e, _ := alerting.New(alerting.Options{Node: node, Now: c.now, NoAnomalies: true,
+		Rules: []telemetry.AlertRule{rule("r1", "level", ">", 100, telemetry.SeverityCritical, 0)}})
+	rng := rand.New(rand.NewPCG(1, 1))
+	got := feed(e, 300, func(i int) float64 {
+		if i == 250 {
+			return 500 // a spike: the rule sees it, no anomaly does
+		}
+		return tank(rng, i)
+	})
+	if want := []string{"250: open rule r1 level", "251: resolve rule r1 level"}; strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

@@ -38,6 +38,9 @@ type Options struct {
 	AnomalyWindow     int
 	AnomalyMinSamples int
 	AnomalyZ          float64
+	// NoAnomalies turns anomaly detection off: only rules and the offline
+	// alert remain.
+	NoAnomalies bool
 }
 
 // Engine is the alert state of one node. It is not safe for concurrent
@@ -56,6 +59,7 @@ type Engine struct {
 
 	window, minSamples int
 	z                  float64
+	noAnomalies        bool
 	series             []*series // sorted by metric
 	byMetric           map[string]*series
 	// actions collects the result of the current call; it starts nil, so
@@ -71,7 +75,7 @@ func New(opts Options) (*Engine, []Action) {
 	e := &Engine{
 		node: opts.Node, now: opts.Now,
 		window: opts.AnomalyWindow, minSamples: opts.AnomalyMinSamples, z: opts.AnomalyZ,
-		judgedThrough: opts.JudgedThrough,
+		judgedThrough: opts.JudgedThrough, noAnomalies: opts.NoAnomalies,
 	}
 	if e.now == nil {
 		e.now = time.Now

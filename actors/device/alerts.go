@@ -1,6 +1,7 @@
 package device
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -114,7 +115,8 @@ type (
 	}
 	alertsSaved struct {
 		owner  *device
-		reseed bool              // a change failed to persist: believe the store again
+		failed bool              // a change was not stored
+		reseed bool              // then: believe the store again
 		open   []telemetry.Alert // the node's open alerts then
 	}
 	windowEdge struct {
@@ -290,12 +292,17 @@ func (d *device) saveAlerts() {
 	m := &alertsSaved{owner: d}
 	timeout := storeTimeout + time.Duration(len(items))*time.Second
 	d.goAndReport(m, timeout, func(ctx context.Context) {
-		failed := false
-		for _, it := range items {
+		failed, lost := 0, 0
+		var firstErr error
+		for i, it := range items {
+			if ctx.Err() != nil { // timed out or stopping: the rest is lost too
+				lost = len(items) - i
+				break
+			}
 			n, err := persistItem(ctx, store, node, it)
 			if err != nil {
-				failed = true
-				log().Warn("cannot store an alert change; the alert state is read again", "err", err)
+				failed++
+				firstErr = cmp.Or(firstErr, err)
 				continue
 			}
 			if n != nil && notify != nil {
@@ -303,10 +310,23 @@ func (d *device) saveAlerts() {
 				notify.Notify(ctx, *n)
 			}
 		}
-		if failed {
-			open, err := store.OpenAlerts(ctx, node)
-			m.reseed, m.open = err == nil, open
+		if failed+lost == 0 {
+			return
 		}
+		if firstErr == nil {
+			firstErr = ctx.Err()
+		}
+		m.failed = true
+		log().Warn("cannot store alert changes; the alert state is read again", "failed", failed, "not_tried", lost, "err", firstErr)
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return // the device is stopping: its next incarnation reads the store
+		}
+		// Believe the store again, with a context of its own: the batch's
+		// may be what ran out.
+		rctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		open, err := store.OpenAlerts(rctx, node)
+		m.reseed, m.open = err == nil, open
 	})
 }
 
@@ -338,8 +358,11 @@ func persistItem(ctx context.Context, store AlertStore, node telemetry.NodeID, i
 
 func (d *device) onAlertsSaved(m *alertsSaved) {
 	d.alerts.saving = false
-	if m.reseed && d.alerts.engine != nil {
+	switch {
+	case m.reseed && d.alerts.engine != nil:
 		d.queueActions(d.alerts.engine.Reseed(m.open))
+	case m.failed:
+		d.alerts.loaded = time.Time{} // the store could not be read either: the next tick reloads
 	}
 	d.saveAlerts()
 	d.refreshStatus()

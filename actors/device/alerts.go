@@ -86,6 +86,10 @@ type alertState struct {
 	// gen counts the actions queued: a load that started before the latest
 	// one must not reseed the engine with what the store said then.
 	gen uint64
+	// stale: a change could not be stored, so the engine may believe in an
+	// alert the store does not have (or the reverse): it reads the store
+	// again as soon as nothing is on its way there.
+	stale bool
 
 	edgeTimer *time.Timer // the next start or end of a window
 	edgeGen   uint64
@@ -112,12 +116,13 @@ type (
 		owner *device
 		snap  alertSnapshot
 		gen   uint64
+		// settled: nothing was queued or being stored when the read began,
+		// so the open alerts read are all there are (unless gen moved).
+		settled bool
 	}
 	alertsSaved struct {
 		owner  *device
-		failed bool              // a change was not stored
-		reseed bool              // then: believe the store again
-		open   []telemetry.Alert // the node's open alerts then
+		failed bool // a change was not stored
 	}
 	windowEdge struct {
 		owner *device
@@ -150,14 +155,14 @@ func (d *device) loadAlerts() {
 	}
 	a.loading, a.again = true, false
 	store, node, now := d.cfg.Alerts, d.cfg.Node.ID, d.cfg.Now()
-	m := &alertsLoaded{owner: d, gen: a.gen}
+	m := &alertsLoaded{owner: d, gen: a.gen, settled: !a.saving && len(a.queue) == 0}
 	d.goAndReport(m, storeTimeout, func(ctx context.Context) { m.snap = readAlertState(ctx, store, node, now) })
 }
 
 func (d *device) onAlertsLoaded(m *alertsLoaded) {
 	a := &d.alerts
 	a.loading = false
-	d.applyAlertState(m.snap, m.gen)
+	d.applyAlertState(m.snap, m.gen, m.settled)
 	if a.again {
 		d.loadAlerts()
 	}
@@ -165,8 +170,9 @@ func (d *device) onAlertsLoaded(m *alertsLoaded) {
 
 // applyAlertState takes a snapshot read when the queue had seen gen
 // actions: the first builds the engine; later ones replace the rules and
-// windows and, when nothing was queued since the read, the open alerts.
-func (d *device) applyAlertState(s alertSnapshot, gen uint64) {
+// windows and, when the read began with nothing on its way to the store
+// (settled) and nothing was queued since, the open alerts.
+func (d *device) applyAlertState(s alertSnapshot, gen uint64, settled bool) {
 	a := &d.alerts
 	if s.err != nil {
 		d.logger().Warn("cannot read the node's alert rules, open alerts or maintenance windows; trying again on the next tick", "err", s.err)
@@ -184,8 +190,9 @@ func (d *device) applyAlertState(s alertSnapshot, gen uint64) {
 		d.queueActions(actions)
 	} else {
 		d.queueActions(a.engine.SetRules(s.rules))
-		if gen == a.gen {
+		if settled && gen == a.gen {
 			d.queueActions(a.engine.Reseed(s.open))
+			a.stale = false
 		}
 	}
 	d.armWindowEdge()
@@ -318,15 +325,6 @@ func (d *device) saveAlerts() {
 		}
 		m.failed = true
 		log().Warn("cannot store alert changes; the alert state is read again", "failed", failed, "not_tried", lost, "err", firstErr)
-		if errors.Is(ctx.Err(), context.Canceled) {
-			return // the device is stopping: its next incarnation reads the store
-		}
-		// Believe the store again, with a context of its own: the batch's
-		// may be what ran out.
-		rctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		defer cancel()
-		open, err := store.OpenAlerts(rctx, node)
-		m.reseed, m.open = err == nil, open
 	})
 }
 
@@ -357,14 +355,15 @@ func persistItem(ctx context.Context, store AlertStore, node telemetry.NodeID, i
 }
 
 func (d *device) onAlertsSaved(m *alertsSaved) {
-	d.alerts.saving = false
-	switch {
-	case m.reseed && d.alerts.engine != nil:
-		d.queueActions(d.alerts.engine.Reseed(m.open))
-	case m.failed:
-		d.alerts.loaded = time.Time{} // the store could not be read either: the next tick reloads
+	a := &d.alerts
+	a.saving = false
+	if m.failed {
+		a.stale = true
 	}
 	d.saveAlerts()
+	if a.stale && !a.saving && len(a.queue) == 0 {
+		d.loadAlerts() // believe the store again, now that nothing is on its way there
+	}
 	d.refreshStatus()
 }
 

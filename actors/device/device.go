@@ -252,7 +252,7 @@ func (d *device) onWarmed(m *warmed) {
 	d.armTick(delay)
 	if d.cfg.Alerts != nil {
 		d.alerts.loading = false
-		d.applyAlertState(m.alerts, 0)
+		d.applyAlertState(m.alerts, 0, true)
 		if d.alerts.again { // a ReloadAlerts came during the warm-up
 			d.loadAlerts()
 		}
@@ -275,7 +275,7 @@ func (d *device) onTick(c actor.Context) {
 
 	now := d.cfg.Now()
 	d.checkStale(now)
-	if d.cfg.Alerts != nil && (d.alerts.engine == nil || time.Since(d.alerts.loaded) >= alertReload) {
+	if d.cfg.Alerts != nil && (d.alerts.engine == nil || d.alerts.stale || time.Since(d.alerts.loaded) >= alertReload) {
 		d.loadAlerts()
 	}
 	d.checkConnectivityAlert()

@@ -402,7 +402,7 @@ func (e *apiEnv) watchAlerts(t *testing.T, user, topic string) *alertLog {
 // of that metric (value, mean and deviation in its message), which
 // resolves when the level is back; the temperature never alerts.
 func TestAlertAnomalyOnASpikeOnly(t *testing.T) {
-	e := newAPIEnv(t)
+	e := newAPIEnv(t, withAnomalies)
 	node, ch := e.steadyNode(t, "tank-anomaly", 120)
 	e.readingsPass(t, node.ID, 3) // 30 entries of history and more: the windows are full enough
 	if got := e.alertsOf(node.ID); len(got) != 0 {

@@ -60,8 +60,9 @@ func identityScope(id ws.Identity) telemetry.Scope {
 
 // wsResolve names the devices behind a topic, within the caller's scope:
 // node:<id or key>, community:<id or slug> (its nodes now; later ones
-// arrive as NODE_PROVISIONED), alerts (no device: alert events come from
-// the alert layer). Nodes without a channel have no device to follow.
+// arrive as NODE_PROVISIONED), alerts (no device: the session passes on
+// the alerts announced to it for nodes in the identity's scope). Nodes
+// without a channel have no device to follow.
 func (s *Server) wsResolve(ctx context.Context, id ws.Identity, topic string) ([]telemetry.NodeID, error) {
 	scope := identityScope(id)
 	kind, ref, _ := strings.Cut(topic, ":")

@@ -104,6 +104,12 @@ func (s *Server) identify(c *fiber.Ctx) error {
 	defer cancel()
 	raw, ok := auth.FromHeader(c.Get(fiber.HeaderAuthorization))
 	if !ok {
+		if user, err := s.upgradeOfUser(ctx, c); user {
+			if err != nil {
+				return err
+			}
+			return c.Next()
+		}
 		if err := s.limit(ctx, c, "ip:"+c.IP(), s.sec.AnonRate); err != nil {
 			return err
 		}
@@ -131,6 +137,33 @@ func (s *Server) identify(c *fiber.Ctx) error {
 	}
 	c.Locals(principalKey, p)
 	return c.Next()
+}
+
+// upgradeOfUser charges a WebSocket upgrade that carries a valid token
+// (as its protocol or ?token=, where browsers put it) to its user's limit
+// instead of its address's: an office behind one NAT address reconnecting
+// its dashboards at once must not exhaust the anonymous limit. It reports
+// whether it did, and the limit's answer (429 when the user is over it).
+// Anything else — no token, a bad one — is left to the
+// anonymous path: the WebSocket layer verifies the token again after the
+// upgrade and closes with 4001, which a browser can see.
+func (s *Server) upgradeOfUser(ctx context.Context, c *fiber.Ctx) (bool, error) {
+	if s.auth == nil || !strings.EqualFold(c.Get(fiber.HeaderUpgrade), "websocket") {
+		return false, nil
+	}
+	raw := c.Query("token")
+	if raw == "" {
+		parts := strings.Split(c.Get(fiber.HeaderSecWebSocketProtocol), ",")
+		raw = strings.TrimSpace(parts[len(parts)-1])
+	}
+	if raw == "" {
+		return false, nil
+	}
+	claims, err := s.auth.Verify(ctx, raw)
+	if err != nil {
+		return false, nil
+	}
+	return true, s.limit(ctx, c, "user:"+claims.Subject, s.sec.UserRate)
 }
 
 func (s *Server) unauthorized(c *fiber.Ctx, detail string) error {

@@ -32,7 +32,7 @@ func (r nodeJSON) csvRecord() []string {
 	}
 	return []string{r.ID, defused(r.NodeKey), defused(r.Label), r.Category, r.AnalyticsType, optText(r.LocationName),
 		optNum(r.Lat), optNum(r.Lng), optNum(r.Capacity), r.Status, channel, string(mapping), poll,
-		optString(r.CommunityID), optString(r.CustomerID), optString(r.DistributorID), optString(r.CreatedBy),
+		deref(r.CommunityID), deref(r.CustomerID), deref(r.DistributorID), deref(r.CreatedBy),
 		stamp(r.CreatedAt), stamp(r.UpdatedAt), optStamp(r.LastSeen)}
 }
 
@@ -91,9 +91,9 @@ func (r alertJSON) csvRecord() []string {
 	if r.Rule != nil {
 		ruleName, ruleCond = defused(r.Rule.Name), r.Rule.Condition
 	}
-	return []string{r.ID, r.NodeID, r.Kind, optString(r.RuleID), optText(r.Metric), r.Severity, r.Status, defused(r.Message),
-		optNum(r.Value), optNum(r.Threshold), stamp(r.TriggeredAt), optStamp(r.AcknowledgedAt), optString(r.AcknowledgedBy),
-		optStamp(r.ResolvedAt), optString(r.ResolvedBy), optText(r.ResolutionComment), ruleName, ruleCond}
+	return []string{r.ID, r.NodeID, r.Kind, deref(r.RuleID), optText(r.Metric), r.Severity, r.Status, defused(r.Message),
+		optNum(r.Value), optNum(r.Threshold), stamp(r.TriggeredAt), optStamp(r.AcknowledgedAt), deref(r.AcknowledgedBy),
+		optStamp(r.ResolvedAt), deref(r.ResolvedBy), optText(r.ResolutionComment), ruleName, ruleCond}
 }
 
 func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
@@ -114,19 +114,7 @@ func optStamp(p *time.Time) string {
 	return stamp(*p)
 }
 
-func optString(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
-}
-
-func optText(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return defused(*p)
-}
+func optText(p *string) string { return defused(deref(p)) }
 
 // defused is a free-text CSV cell, defused: a spreadsheet would run a cell
 // that starts with = + - @ (or a tab or CR before one) as a formula, so

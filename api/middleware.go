@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/helmet"
 
 	"github.com/evaratech/evara/api/auth"
+	"github.com/evaratech/evara/api/ws"
 	"github.com/evaratech/evara/internal/telemetry"
 )
 
@@ -148,15 +149,8 @@ func (s *Server) identify(c *fiber.Ctx) error {
 // anonymous path: the WebSocket layer verifies the token again after the
 // upgrade and closes with 4001, which a browser can see.
 func (s *Server) upgradeOfUser(ctx context.Context, c *fiber.Ctx) (bool, error) {
-	if s.auth == nil || !strings.EqualFold(c.Get(fiber.HeaderUpgrade), "websocket") {
-		return false, nil
-	}
-	raw := c.Query("token")
-	if raw == "" {
-		parts := strings.Split(c.Get(fiber.HeaderSecWebSocketProtocol), ",")
-		raw = strings.TrimSpace(parts[len(parts)-1])
-	}
-	if raw == "" {
+	raw, upgrade := ws.UpgradeToken(c)
+	if s.auth == nil || !upgrade || raw == "" {
 		return false, nil
 	}
 	if claims, err := s.auth.Verify(ctx, raw); err == nil {

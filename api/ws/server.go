@@ -205,14 +205,11 @@ func (s *Server) Handler() fiber.Handler {
 		if s.isClosing() {
 			return fiber.NewError(fiber.StatusServiceUnavailable, "server shutting down")
 		}
-		token := strings.Clone(c.Query("token"))
+		token, _ := UpgradeToken(c)
 		if p := protocolToken(c.Get(fiber.HeaderSecWebSocketProtocol)); p != "" {
 			// Echoed back: a browser fails the handshake unless the server
 			// picks one of the protocols it offered.
 			c.Set(fiber.HeaderSecWebSocketProtocol, p)
-			if token == "" {
-				token = p // protocolToken's copy outlives the request's buffers
-			}
 		}
 		// Read now: the handler runs after the request is released.
 		detached := c.App().Server().KeepHijackedConns
@@ -250,6 +247,20 @@ func (s *Server) originAllowed(ctx *fasthttp.RequestCtx) bool {
 		}
 	}
 	return false
+}
+
+// UpgradeToken is the token a WebSocket upgrade request carries, as the
+// Handler reads it: ?token=, else the one offered as its protocol ("" for
+// none; a copy that outlives the request's buffers). ok is false when the
+// request is not a WebSocket upgrade.
+func UpgradeToken(c *fiber.Ctx) (token string, ok bool) {
+	if !websocket.FastHTTPIsWebSocketUpgrade(c.Context()) {
+		return "", false
+	}
+	if t := c.Query("token"); t != "" {
+		return strings.Clone(t), true
+	}
+	return protocolToken(c.Get(fiber.HeaderSecWebSocketProtocol)), true
 }
 
 // protocolToken is the token offered as a WebSocket protocol: the only or

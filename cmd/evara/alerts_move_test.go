@@ -17,7 +17,6 @@ import (
 	"github.com/coder/websocket"
 	"github.com/google/uuid"
 
-	"github.com/evaratech/evara/cluster"
 	"github.com/evaratech/evara/internal/keyring"
 	"github.com/evaratech/evara/internal/telemetry"
 	"github.com/evaratech/evara/internal/webhook"
@@ -51,28 +50,9 @@ func TestAlertSurvivesADeviceMove(t *testing.T) {
 	defer hooks.Close()
 	subscribeAll(t, url, hooks.URL, recv.secret)
 
-	addrs := freeClusterPorts(t, 2)
-	members := make([]*proc, 2)
-	httpURL := make([]string, 2)
-	for i := range members {
-		members[i] = startEvara(t, apiEnv("DATABASE_URL="+url, "EVARA_ENCRYPTION_KEY="+testKey, "EVARA_THINGSPEAK_URL="+simURL,
-			"EVARA_CLUSTER_ADVERTISE="+addrs[i], "EVARA_CLUSTER_MEMBERS="+strings.Join(addrs, ",")), "serve", "--addr", "127.0.0.1:0")
-	}
-	for i, m := range members {
-		addr, _ := m.waitFor(t, "evara serving", 30*time.Second)["addr"].(string)
-		httpURL[i] = "http://" + addr
-	}
+	members, addrs, httpURL := startMembers(t, 2, url, simURL)
 	waitCluster(t, httpURL[0], 2, int64(len(nodes)))
-
-	var node telemetry.NodeID
-	for id := range nodes {
-		node = id
-		break
-	}
-	owner := slices.Index(addrs, cluster.OwnerAmong(addrs, node))
-	if owner < 0 {
-		t.Fatalf("device %s has no owner among %v", node, addrs)
-	}
+	node, owner := deviceAndOwner(t, addrs, nodes)
 	survivor := httpURL[1-owner]
 	var rule struct{ ID string }
 	postJSON(t, survivor+"/api/v1/alerts/rules", map[string]any{"node_id": node, "name": "level high", "metric": "field1",
@@ -125,13 +105,8 @@ func TestAlertSurvivesADeviceMove(t *testing.T) {
 	killedAt := lastEntry(t, open, node)
 	eventually("the survivor polls the device", func() bool { return lastEntry(t, open, node) >= killedAt+4 })
 	if a := alerts(); len(a) != 1 || a[0].Status != "open" {
-		var raw []map[string]any
+		var raw []map[string]any // every field, for the reader of a failure
 		getAuthJSON(t, survivor+"/api/v1/alerts?node_id="+string(node), &raw)
-		for _, l := range members[1-owner].lines() {
-			if strings.Contains(fmt.Sprint(l), string(node)) {
-				t.Log(l)
-			}
-		}
 		t.Fatalf("after the move (resume point %d at the kill), with the level still high: %+v, want the one alert still open", killedAt, raw)
 	}
 

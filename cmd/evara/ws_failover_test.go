@@ -31,31 +31,12 @@ func TestWebSocketFollowsAFailover(t *testing.T) {
 	simURL, _ := simProc.waitFor(t, "simulator serving", 10*time.Second)["url"].(string)
 	nodes := provision(t, pgOpener(t, url), simURL, time.Second)
 
-	addrs := freeClusterPorts(t, 3)
-	members := make([]*proc, 3)
-	httpURL := make([]string, 3)
-	for i := range members {
-		members[i] = startEvara(t, apiEnv("DATABASE_URL="+url, "EVARA_ENCRYPTION_KEY="+testKey, "EVARA_THINGSPEAK_URL="+simURL,
-			"EVARA_CLUSTER_ADVERTISE="+addrs[i], "EVARA_CLUSTER_MEMBERS="+strings.Join(addrs, ",")), "serve", "--addr", "127.0.0.1:0")
-	}
-	for i, m := range members {
-		addr, _ := m.waitFor(t, "evara serving", 30*time.Second)["addr"].(string)
-		httpURL[i] = "http://" + addr
-	}
+	members, addrs, httpURL := startMembers(t, 3, url, simURL)
 	waitCluster(t, httpURL[0], 3, int64(len(nodes)))
 
 	// Follow any device; the client connects to a member that does not own
-	// it, and its owner is the one killed (ports are random, so which
-	// member owns what is only known here).
-	var node telemetry.NodeID
-	for id := range nodes {
-		node = id
-		break
-	}
-	owner := slices.Index(addrs, cluster.OwnerAmong(addrs, node))
-	if owner < 0 {
-		t.Fatalf("device %s has no owner among %v", node, addrs)
-	}
+	// it, and its owner is the one killed.
+	node, owner := deviceAndOwner(t, addrs, nodes)
 	client := (owner + 1) % len(members)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -131,17 +112,7 @@ func TestWebSocketProvisionedAcrossMembers(t *testing.T) {
 		t.Skip("a multi-process test")
 	}
 	url := storetest.FreshSchema(t)
-	addrs := freeClusterPorts(t, 2)
-	httpURL := make([]string, 2)
-	members := make([]*proc, 2)
-	for i := range members {
-		members[i] = startEvara(t, apiEnv("DATABASE_URL="+url, "EVARA_ENCRYPTION_KEY="+testKey, "EVARA_THINGSPEAK_URL=http://127.0.0.1:9",
-			"EVARA_CLUSTER_ADVERTISE="+addrs[i], "EVARA_CLUSTER_MEMBERS="+strings.Join(addrs, ",")), "serve", "--addr", "127.0.0.1:0")
-	}
-	for i, m := range members {
-		addr, _ := m.waitFor(t, "evara serving", 30*time.Second)["addr"].(string)
-		httpURL[i] = "http://" + addr
-	}
+	members, _, httpURL := startMembers(t, 2, url, "http://127.0.0.1:9")
 	waitCluster(t, httpURL[0], 2, 0)
 	var community struct{ ID string }
 	postJSON(t, httpURL[1]+"/api/v1/communities", map[string]any{"name": "Lake View"}, &community)
@@ -211,4 +182,38 @@ func postJSON(t *testing.T, url string, body, out any) {
 	if err := json.Unmarshal(answer, out); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// startMembers starts n `evara serve` members of one static cluster on the
+// database at dbURL, polling upstream, and returns them once each serves
+// HTTP, with their cluster addresses and HTTP base URLs.
+func startMembers(t *testing.T, n int, dbURL, upstream string) (members []*proc, addrs, httpURL []string) {
+	t.Helper()
+	addrs = freeClusterPorts(t, n)
+	members, httpURL = make([]*proc, n), make([]string, n)
+	for i := range members {
+		members[i] = startEvara(t, apiEnv("DATABASE_URL="+dbURL, "EVARA_ENCRYPTION_KEY="+testKey, "EVARA_THINGSPEAK_URL="+upstream,
+			"EVARA_CLUSTER_ADVERTISE="+addrs[i], "EVARA_CLUSTER_MEMBERS="+strings.Join(addrs, ",")), "serve", "--addr", "127.0.0.1:0")
+	}
+	for i, m := range members {
+		addr, _ := m.waitFor(t, "evara serving", 30*time.Second)["addr"].(string)
+		httpURL[i] = "http://" + addr
+	}
+	return members, addrs, httpURL
+}
+
+// deviceAndOwner picks a device of nodes and the index of the member that
+// owns it among addrs (ports are random, so which member owns what is only
+// known at run time).
+func deviceAndOwner(t *testing.T, addrs []string, nodes map[telemetry.NodeID]simChannel) (telemetry.NodeID, int) {
+	t.Helper()
+	for node := range nodes {
+		owner := slices.Index(addrs, cluster.OwnerAmong(addrs, node))
+		if owner < 0 {
+			t.Fatalf("device %s has no owner among %v", node, addrs)
+		}
+		return node, owner
+	}
+	t.Fatal("no devices")
+	return "", 0
 }

@@ -31,14 +31,8 @@ type alertNotices struct {
 	queued func()        // after deliveries were queued (wakes the dispatcher); may be nil
 	log    *slog.Logger
 
-	mu            sync.Mutex
-	distributor   map[string]cachedDistributor // community id → its distributor
-	subscriptions map[string]cachedSubscriptions
-}
-
-type cachedSubscriptions struct {
-	subs    []telemetry.WebhookSubscription
-	expires time.Time
+	distributors  ttlCache[string]                          // community id → its distributor, for distributorTTL
+	subscriptions ttlCache[[]telemetry.WebhookSubscription] // event/community → subscriptions, for subscriptionsTTL
 }
 
 // subscriptionsTTL is how long the subscriptions taking an event of a
@@ -47,15 +41,47 @@ type cachedSubscriptions struct {
 // changed subscription takes effect within this long.
 const subscriptionsTTL = 5 * time.Second
 
-type cachedDistributor struct {
-	id      string
-	expires time.Time
-}
-
 // distributorTTL is how long a community's distributor is remembered: a
 // community that changes distributor shows its alerts to the old one's
 // `alerts` topic for at most this long.
 const distributorTTL = time.Minute
+
+// ttlCache remembers a value per key for a while. Keys are few (one per
+// community, or per community and event) and expired entries are replaced
+// when next asked for, so it needs no eviction. Safe for concurrent use;
+// two callers missing at once both load.
+type ttlCache[V any] struct {
+	mu      sync.Mutex
+	entries map[string]ttlEntry[V]
+}
+
+type ttlEntry[V any] struct {
+	v       V
+	expires time.Time
+}
+
+// get returns key's value, loading it (and keeping it for ttl) when it is
+// missing or expired; a failed load is not kept.
+func (c *ttlCache[V]) get(key string, ttl time.Duration, load func() (V, error)) (V, error) {
+	now := time.Now()
+	c.mu.Lock()
+	e, ok := c.entries[key]
+	c.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.v, nil
+	}
+	v, err := load()
+	if err != nil {
+		return v, err
+	}
+	c.mu.Lock()
+	if c.entries == nil {
+		c.entries = map[string]ttlEntry[V]{}
+	}
+	c.entries[key] = ttlEntry[V]{v: v, expires: now.Add(ttl)}
+	c.mu.Unlock()
+	return v, nil
+}
 
 // Notify implements device.Notifier.
 func (a *alertNotices) Notify(ctx context.Context, n device.Notice) {
@@ -102,24 +128,9 @@ func (a *alertNotices) publish(n device.Notice, alert any, owner telemetry.NodeO
 type cachedQueue struct{ a *alertNotices }
 
 func (q cachedQueue) SubscriptionsFor(ctx context.Context, event, community string) ([]telemetry.WebhookSubscription, error) {
-	a, key, now := q.a, event+"/"+community, time.Now()
-	a.mu.Lock()
-	c, ok := a.subscriptions[key]
-	a.mu.Unlock()
-	if ok && now.Before(c.expires) {
-		return c.subs, nil
-	}
-	subs, err := a.store.SubscriptionsFor(ctx, event, community)
-	if err != nil {
-		return nil, err
-	}
-	a.mu.Lock()
-	if a.subscriptions == nil {
-		a.subscriptions = map[string]cachedSubscriptions{}
-	}
-	a.subscriptions[key] = cachedSubscriptions{subs: subs, expires: now.Add(subscriptionsTTL)}
-	a.mu.Unlock()
-	return subs, nil
+	return q.a.subscriptions.get(event+"/"+community, subscriptionsTTL, func() ([]telemetry.WebhookSubscription, error) {
+		return q.a.store.SubscriptionsFor(ctx, event, community)
+	})
 }
 
 func (q cachedQueue) EnqueueDelivery(ctx context.Context, d *telemetry.WebhookDelivery) error {
@@ -132,28 +143,16 @@ func (a *alertNotices) communityDistributor(ctx context.Context, community strin
 	if community == "" {
 		return ""
 	}
-	now := time.Now()
-	a.mu.Lock()
-	c, ok := a.distributor[community]
-	a.mu.Unlock()
-	if ok && now.Before(c.expires) {
-		return c.id
-	}
-	comm, err := a.store.GetCommunity(ctx, telemetry.Scope{All: true}, community)
+	id, err := a.distributors.get(community, distributorTTL, func() (string, error) {
+		comm, err := a.store.GetCommunity(ctx, telemetry.Scope{All: true}, community)
+		if err != nil || comm.DistributorID == nil {
+			return "", err
+		}
+		return *comm.DistributorID, nil
+	})
 	if err != nil {
 		a.log.Warn("cannot read the community of an alert's node", "community_id", community, "err", err)
-		return ""
 	}
-	id := ""
-	if comm.DistributorID != nil {
-		id = *comm.DistributorID
-	}
-	a.mu.Lock()
-	if a.distributor == nil {
-		a.distributor = map[string]cachedDistributor{}
-	}
-	a.distributor[community] = cachedDistributor{id: id, expires: now.Add(distributorTTL)}
-	a.mu.Unlock()
 	return id
 }
 

@@ -70,12 +70,26 @@ func (l *liveSessions) Publish(_ context.Context, p api.Published) {
 		return
 	}
 	l.deliver(p)
-	m := &msg.NodeProvisioned{NodeId: string(p.Event.NodeID), CommunityId: p.Community, HasDevice: p.HasDevice,
-		ProducedUnixMs: p.Event.ProducedUnixMs, Status: string(p.Event.Status), Data: p.Event.Data}
+	l.relay(&msg.NodeProvisioned{NodeId: string(p.Event.NodeID), CommunityId: p.Community, HasDevice: p.HasDevice,
+		ProducedUnixMs: p.Event.ProducedUnixMs, Status: string(p.Event.Status), Data: p.Event.Data})
+}
+
+// relay sends m to the live relay of every other member.
+func (l *liveSessions) relay(m any) {
 	for _, member := range l.member.Members() {
 		if member != l.member.Address() {
 			l.system.Root.Send(actor.NewPID(member, relayName), m)
 		}
+	}
+}
+
+// broadcast sends m to every session of this member (a mailbox send: it
+// never blocks).
+func (l *liveSessions) broadcast(m any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for s := range l.open {
+		l.system.Root.Send(s.pid, m)
 	}
 }
 
@@ -93,7 +107,7 @@ func (l *liveSessions) relayProps() *actor.Props {
 				Kind: telemetry.LiveNodeProvisioned, NodeID: telemetry.NodeID(m.GetNodeId()), ProducedUnixMs: m.GetProducedUnixMs(),
 				Status: telemetry.Status(m.GetStatus()), Data: m.GetData()}})
 		case *msg.AlertRaised:
-			l.deliverAlert(&session.AlertAnnounce{
+			l.broadcast(&session.AlertAnnounce{
 				Event: telemetry.LiveEvent{Kind: telemetry.LiveKind(m.GetEvent()), NodeID: telemetry.NodeID(m.GetNodeId()),
 					ProducedUnixMs: m.GetProducedUnixMs(), Data: m.GetData()},
 				Owner: telemetry.NodeOwner{CommunityID: m.GetCommunityId(), CustomerID: m.GetCustomerId(),
@@ -107,34 +121,16 @@ func (l *liveSessions) relayProps() *actor.Props {
 // that follow the node, or watch the alerts topic with the node in scope,
 // pass it on (session.AlertAnnounce).
 func (l *liveSessions) PublishAlert(ev telemetry.LiveEvent, owner telemetry.NodeOwner) {
-	l.deliverAlert(&session.AlertAnnounce{Event: ev, Owner: owner})
-	m := &msg.AlertRaised{NodeId: string(ev.NodeID), Event: string(ev.Kind), ProducedUnixMs: ev.ProducedUnixMs, Data: ev.Data,
+	l.broadcast(&session.AlertAnnounce{Event: ev, Owner: owner})
+	l.relay(&msg.AlertRaised{NodeId: string(ev.NodeID), Event: string(ev.Kind), ProducedUnixMs: ev.ProducedUnixMs, Data: ev.Data,
 		CommunityId: owner.CommunityID, CustomerId: owner.CustomerID, DistributorId: owner.DistributorID,
-		CommunityDistributorId: owner.CommunityDistributorID}
-	for _, member := range l.member.Members() {
-		if member != l.member.Address() {
-			l.system.Root.Send(actor.NewPID(member, relayName), m)
-		}
-	}
-}
-
-func (l *liveSessions) deliverAlert(m *session.AlertAnnounce) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for s := range l.open {
-		l.system.Root.Send(s.pid, m)
-	}
+		CommunityDistributorId: owner.CommunityDistributorID})
 }
 
 // deliver hands a provisioned node to this member's sessions; those that
 // follow its community pass it on (and follow its device).
 func (l *liveSessions) deliver(p api.Published) {
-	m := &session.Announce{Topic: "community:" + p.Community, Event: p.Event, Follow: p.HasDevice}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for s := range l.open {
-		l.system.Root.Send(s.pid, m) // non-blocking: a mailbox send
-	}
+	l.broadcast(&session.Announce{Topic: "community:" + p.Community, Event: p.Event, Follow: p.HasDevice})
 }
 
 // liveSession is one connection's handle on its session actor.

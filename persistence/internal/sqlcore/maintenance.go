@@ -83,8 +83,11 @@ func (s *Store) ListWindows(ctx context.Context, scope telemetry.Scope, activeAt
 		at := a.add(s.d.Time(*activeAt))
 		cond = append(cond, "w.starts_at <= "+at, "w.ends_at > "+at)
 	}
-	rows, err := s.db.Query(ctx, s.q("SELECT "+windowColumns+" FROM maintenance_windows w"+cond.String()+
-		" ORDER BY w.starts_at, w.id"), a...)
+	return s.queryWindows(ctx, "SELECT "+windowColumns+" FROM maintenance_windows w"+cond.String()+" ORDER BY w.starts_at, w.id", a...)
+}
+
+func (s *Store) queryWindows(ctx context.Context, query string, a ...any) ([]telemetry.MaintenanceWindow, error) {
+	rows, err := s.db.Query(ctx, s.q(query), a...)
 	if err != nil {
 		return nil, s.translate(err, "maintenance window")
 	}
@@ -135,20 +138,7 @@ func (s *Store) NodeWindows(ctx context.Context, nodeID telemetry.NodeID, after 
 	if !ok {
 		return nil, nil
 	}
-	rows, err := s.db.Query(ctx, s.q("SELECT "+windowColumns+` FROM maintenance_windows w
+	return s.queryWindows(ctx, "SELECT "+windowColumns+` FROM maintenance_windows w
 		WHERE w.ends_at > $2 AND (w.node_id = $1 OR w.community_id = (SELECT n.community_id FROM nodes n WHERE n.id = $1))
-		ORDER BY w.starts_at, w.id`), string(node), s.d.Time(after))
-	if err != nil {
-		return nil, s.translate(err, "maintenance window")
-	}
-	defer rows.Close()
-	var out []telemetry.MaintenanceWindow
-	for rows.Next() {
-		w, err := scanWindow(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, w)
-	}
-	return out, rows.Err()
+		ORDER BY w.starts_at, w.id`, string(node), s.d.Time(after))
 }

@@ -51,11 +51,6 @@ type conn struct {
 	topics  map[string]topicKind
 	limiter *rate.Limiter
 	bad     int
-
-	// writer
-	lastEvent   time.Time   // when the last event frame was written
-	windowAt    time.Time   // non-zero: coalesced events wait until then
-	windowTimer *time.Timer // kicks the writer at windowAt
 }
 
 // serve runs one connection: it runs the read loop and, whatever happens,

@@ -64,10 +64,11 @@
 // (#subscribed nodes × 2 + OutboxLimit) events, whatever the client does,
 // plus while it is written one replay of at most ReplayLimit events (the
 // read loop waits for it before reading the client's next message).
-// The writer sends an event at once when it sent none in the last
-// BatchWindow; otherwise it waits for the window's end, so a burst goes out
-// as one BATCH_STATUS_UPDATE and no event waits longer than BatchWindow plus
-// the write in progress.
+// An idle connection's writer sends an event at once. What arrives while
+// it writes is coalesced and goes out, when that write is done, as one
+// BATCH_STATUS_UPDATE (or as itself when it is one event): an event waits
+// for no timer, only for the write in progress, and a client that reads
+// slowly gets fewer, fuller frames instead of a backlog.
 //
 // # Heartbeat
 //
@@ -99,7 +100,7 @@
 // that its own stack stays as small as waiting for the next message needs.
 // The writer writes every data frame and every close frame of ours; it
 // runs only while there is something to write (it is started when
-// something is queued, a ping or a batch window is due, and exits when
+// something is queued or a ping is due, and exits when
 // nothing is left), so an idle connection holds one goroutine. At most
 // one writer of a connection runs at a time. The WebSocket library writes
 // its own control frames (pong, close replies, 1009) through

@@ -33,7 +33,7 @@ func goroutinesRunning(fn string) int {
 // only while there is something to write, and comes back for the next
 // event.
 func TestIdleConnectionHoldsOneGoroutine(t *testing.T) {
-	h := newHarness(t, Options{BatchWindow: time.Millisecond}, 0)
+	h := newHarness(t, Options{}, 0)
 	const n = 20
 	clients := make([]*client, n)
 	for i := range clients {

@@ -28,7 +28,7 @@ func bigTelemetry(node telemetry.NodeID, entry int64) telemetry.LiveEvent {
 
 func TestSlowReaderGetsNewestWithinBoundedMemory(t *testing.T) {
 	const limit, nodes, entries = 8, 3, 1500
-	h := newHarness(t, Options{BatchWindow: 5 * time.Millisecond, OutboxLimit: limit}, smallBuffers)
+	h := newHarness(t, Options{OutboxLimit: limit}, smallBuffers)
 	cl := h.connect(t, "ann")
 	cl.subscribe("community:c1")
 	c := h.srv.snapshot()[0]
@@ -80,7 +80,7 @@ func TestSlowReaderGetsNewestWithinBoundedMemory(t *testing.T) {
 }
 
 func TestClientThatNeverReadsIsClosedAsSlow(t *testing.T) {
-	h := newHarness(t, Options{WriteTimeout: 100 * time.Millisecond, BatchWindow: time.Millisecond}, smallBuffers)
+	h := newHarness(t, Options{WriteTimeout: 100 * time.Millisecond}, smallBuffers)
 	cl := h.connect(t, "ann")
 	cl.subscribe("node:n1")
 	e := int64(0)

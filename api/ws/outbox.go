@@ -137,13 +137,6 @@ func (o *outbox) hold(on bool) {
 	}
 }
 
-// pendingEvents reports whether coalesced events wait.
-func (o *outbox) pendingEvents() bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.events) > 0
-}
-
 // takeEvents returns the coalesced events and empties their slots. While
 // held, or while control messages or a replay wait, it returns nothing
 // (the writer is woken for them): they go first, so a replay precedes the

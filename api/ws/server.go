@@ -71,7 +71,6 @@ type Options struct {
 	AuthTimeout  time.Duration // [5s]
 	OutboxLimit  int           // control messages and unmergeable events per connection [64]
 	WriteTimeout time.Duration // [10s]
-	BatchWindow  time.Duration // [100ms]
 
 	CallTimeout     time.Duration // bounds one Resolve (plus its Replay) [5s]
 	MaxMessageSize  int64         // bytes of one client message [4096]
@@ -100,7 +99,6 @@ func (o Options) withDefaults() Options {
 	def(&o.PingInterval, 25*time.Second)
 	def(&o.AuthTimeout, 5*time.Second)
 	def(&o.WriteTimeout, 10*time.Second)
-	def(&o.BatchWindow, 100*time.Millisecond)
 	def(&o.CallTimeout, 5*time.Second)
 	defInt(&o.MissedPongs, 2)
 	defInt(&o.OutboxLimit, 64)

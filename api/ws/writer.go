@@ -61,9 +61,11 @@ func (c *conn) writeLoop() {
 }
 
 // writeOnce does what there is to do now: the close asked for, a ping,
-// the control messages and replay waiting, the coalesced events unless
-// their batch window is still open (a timer kicks the writer at its end).
-// It reports false when the writer is finished for good.
+// the control messages and replay waiting, the coalesced events. What
+// arrives while it writes waits for the next round, coalesced: an idle
+// connection gets an event at once, a busy one the newest of each node
+// as one batch when the write in progress is done. It reports false when
+// the writer is finished for good.
 func (c *conn) writeOnce() bool {
 	opts := c.s.opts
 	select {
@@ -86,28 +88,6 @@ func (c *conn) writeOnce() bool {
 	if !c.flushControl() {
 		return false
 	}
-	if !c.out.pendingEvents() {
-		return true
-	}
-	// The first event after a quiet BatchWindow goes at once; later ones
-	// wait for the window's end and go together.
-	now := time.Now()
-	switch {
-	case !c.windowAt.IsZero():
-		if now.Before(c.windowAt) {
-			return true // the window timer kicks
-		}
-		c.windowAt = time.Time{}
-	case now.Sub(c.lastEvent) < opts.BatchWindow:
-		wait := opts.BatchWindow - now.Sub(c.lastEvent)
-		c.windowAt = now.Add(wait)
-		if c.windowTimer == nil {
-			c.windowTimer = time.AfterFunc(wait, c.kick)
-		} else {
-			c.windowTimer.Reset(wait)
-		}
-		return true
-	}
 	return c.flushEvents()
 }
 
@@ -115,9 +95,6 @@ func (c *conn) writeOnce() bool {
 // what waits and refuses more, a replay awaited is released.
 func (c *conn) finishWriter() {
 	c.pingTimer.Stop()
-	if c.windowTimer != nil {
-		c.windowTimer.Stop()
-	}
 	c.out.close()
 	close(c.writerDone)
 }
@@ -158,9 +135,7 @@ func (c *conn) flushEvents() bool {
 	if len(events) == 0 {
 		return true
 	}
-	ok := c.writeEvents(events)
-	c.lastEvent = time.Now()
-	return ok
+	return c.writeEvents(events)
 }
 
 func (c *conn) writeEvents(events []telemetry.LiveEvent) bool {

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,5 +63,25 @@ func TestBenchRecorderQuantiles(t *testing.T) {
 	r.observe(1 << 40) // beyond a minute: the last bucket
 	if got := r.snapshot(); got != (benchSnapshot{events: 102, p50: 50, p99: 100, max: histBuckets - 1}) {
 		t.Errorf("snapshot %+v", got)
+	}
+}
+
+// TestTelemetryStamps: the load generator finds the ts of every telemetry
+// event in a frame as the member encodes them, and nothing else's.
+func TestTelemetryStamps(t *testing.T) {
+	for _, c := range []struct {
+		frame string
+		want  []int64
+	}{
+		{`{"event":"TELEMETRY_UPDATE","node_id":"n1","ts":1700000000123,"entry_id":4,"metrics":{"ts":9}}`, []int64{1700000000123}},
+		{`{"event":"BATCH_STATUS_UPDATE","updates":[{"event":"TELEMETRY_UPDATE","node_id":"a","ts":11,"metrics":{}},` +
+			`{"event":"STATUS_UPDATE","node_id":"b","ts":12,"status":"Online"},{"event":"TELEMETRY_UPDATE","node_id":"c","ts":13}],"ts":13}`, []int64{11, 13}},
+		{`{"event":"STATUS_UPDATE","node_id":"b","ts":12,"status":"Online"}`, nil},
+		{`{"type":"subscribed","topic":"node:x"}`, nil},
+		{`{"event":"TELEMETRY_UPDATE","node_id":"n1"}`, nil},
+	} {
+		if got := telemetryStamps([]byte(c.frame)); !slices.Equal(got, c.want) {
+			t.Errorf("%s: got %v, want %v", c.frame, got, c.want)
+		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"github.com/evaratech/evara/actors/device/alerting"
 	"github.com/evaratech/evara/internal/telemetry"
 )
@@ -54,6 +56,10 @@ type Notice struct {
 	// At is when the device decided: for an alert, when the reading that
 	// raised it arrived (not the reading's own timestamp).
 	At time.Time
+	// Followers are the device's subscribers (sessions on any member) when
+	// the change was handed to the store: the Notifier tells them directly,
+	// so that an alert reaches the node's followers without a broadcast.
+	Followers []*actor.PID
 }
 
 // Notifier hears of a device's notices (the WebSocket sessions and the
@@ -296,6 +302,7 @@ func (d *device) saveAlerts() {
 	items := a.queue
 	a.queue = nil
 	store, notify, node, owner, log := d.cfg.Alerts, d.cfg.Notify, d.cfg.Node.ID, d.owner(), d.logger
+	followers := d.subs.pids()
 	m := &alertsSaved{owner: d}
 	timeout := storeTimeout + time.Duration(len(items))*time.Second
 	d.goAndReport(m, timeout, func(ctx context.Context) {
@@ -313,7 +320,7 @@ func (d *device) saveAlerts() {
 				continue
 			}
 			if n != nil && notify != nil {
-				n.Node, n.Owner = node, owner
+				n.Node, n.Owner, n.Followers = node, owner, followers
 				notify.Notify(ctx, *n)
 			}
 		}

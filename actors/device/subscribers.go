@@ -45,6 +45,19 @@ func (d *device) unsubscribe(c actor.Context, address, id string) {
 	}
 }
 
+// pids is a copy of the subscribers, for use off the mailbox (nil when
+// there are none).
+func (s subscribers) pids() []*actor.PID {
+	if len(s) == 0 {
+		return nil
+	}
+	out := make([]*actor.PID, 0, len(s))
+	for _, pid := range s {
+		out = append(out, pid)
+	}
+	return out
+}
+
 // publish sends an event to every subscriber.
 func (d *device) publish(event any) {
 	for _, pid := range d.subs {

@@ -64,6 +64,8 @@ func (s *session) Receive(c actor.Context) {
 		s.onTelemetry(m)
 	case *msg.StatusUpdate:
 		s.onStatus(m)
+	case *msg.AlertRaised:
+		s.onFollowedAlert(m)
 	case *msg.SubscriptionEnded:
 		s.onEnded(c, telemetry.NodeID(m.GetNodeId()))
 	case *actor.Terminated:

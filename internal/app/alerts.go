@@ -18,8 +18,9 @@ import (
 )
 
 // alertNotices is the devices' Notifier: an alert a device opened or
-// resolved reaches the WebSocket sessions of every member (ALERT_TRIGGERED
-// / ALERT_RESOLVED), and every notice is queued for the webhook
+// resolved reaches the WebSocket sessions that follow the node or watch
+// the alerts topic, on every member (ALERT_TRIGGERED / ALERT_RESOLVED),
+// and every notice is queued for the webhook
 // subscriptions that take it. It runs on the device's own goroutine, off
 // its mailbox; safe for concurrent use.
 type alertNotices struct {
@@ -120,7 +121,7 @@ func (a *alertNotices) publish(n device.Notice, alert any, owner telemetry.NodeO
 		a.log.Error("alert event not published", "node_id", string(n.Node), "err", err)
 		return
 	}
-	a.live.PublishAlert(telemetry.LiveEvent{Kind: kind, NodeID: n.Node, ProducedUnixMs: n.At.UnixMilli(), Data: body}, owner)
+	a.live.PublishAlert(telemetry.LiveEvent{Kind: kind, NodeID: n.Node, ProducedUnixMs: n.At.UnixMilli(), Data: body}, owner, n.Followers)
 }
 
 // cachedQueue is the store's webhook queue with SubscriptionsFor

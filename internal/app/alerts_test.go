@@ -311,6 +311,8 @@ func TestAlertRuleLifecycle(t *testing.T) {
 
 	mineAll := e.watchAlerts(t, "community_admin", "alerts")
 	mineNode := e.watchAlerts(t, "customer", "node:"+string(node.ID))
+	mineBoth := e.watchAlerts(t, "community_admin", "node:"+string(node.ID), "alerts") // hears it once
+	elsewhere := e.watchAlerts(t, "community_admin", "node:"+string(e.fx.NodeA.ID))   // follows another node only
 	theirs := e.watchAlerts(t, "community_admin_b", "alerts")
 	theirCustomer := e.watchAlerts(t, "customer_b", "alerts")
 
@@ -354,7 +356,9 @@ func TestAlertRuleLifecycle(t *testing.T) {
 	})
 	waitUntil(t, "the node shows Online", func() bool { return e.nodeStatus(node.ID) == "Online" })
 	resolved := func(ev wsAlertEvent) bool { return isRule(ev) && ev.Event == "ALERT_RESOLVED" }
-	waitUntil(t, "ALERT_RESOLVED", func() bool { return len(mineAll.matching(resolved)) == 1 && len(mineNode.matching(resolved)) == 1 })
+	waitUntil(t, "ALERT_RESOLVED", func() bool {
+		return len(mineAll.matching(resolved)) == 1 && len(mineNode.matching(resolved)) == 1 && len(mineBoth.matching(resolved)) == 1
+	})
 	waitUntil(t, "the alert.resolved webhook", func() bool { return len(recv.deliveries(hookOf("alert.resolved"))) == 1 })
 
 	// Cross again within the cooldown: no new alert.
@@ -365,8 +369,14 @@ func TestAlertRuleLifecycle(t *testing.T) {
 	if got := ofKind("rule", e.alertsOf(node.ID)); len(got) != 1 {
 		t.Errorf("crossing again within the cooldown: %d rule alerts, want still 1", len(got))
 	}
-	if got := mineAll.matching(triggered); len(got) != 1 {
-		t.Errorf("ALERT_TRIGGERED events: %d, want 1", len(got))
+	for name, log := range map[string]*alertLog{"alerts topic": mineAll, "follower": mineNode, "follower on the alerts topic": mineBoth} {
+		if got := log.matching(triggered); len(got) != 1 {
+			t.Errorf("ALERT_TRIGGERED events to the %s: %d, want 1", name, len(got))
+		}
+	}
+	ofNode := func(ev wsAlertEvent) bool { return ev.NodeID == string(node.ID) }
+	if got := elsewhere.matching(ofNode); len(got) != 0 {
+		t.Errorf("a session following another node received %d alert events of this one", len(got))
 	}
 	if got := recv.deliveries(hookOf("alert.triggered")); len(got) != 1 {
 		t.Errorf("alert.triggered webhooks: %d, want 1", len(got))
@@ -386,13 +396,15 @@ func TestAlertRuleLifecycle(t *testing.T) {
 	}
 }
 
-// watchAlerts connects as user, subscribes to topic and collects the
+// watchAlerts connects as user, subscribes to topics and collects the
 // alert events that come.
-func (e *apiEnv) watchAlerts(t *testing.T, user, topic string) *alertLog {
+func (e *apiEnv) watchAlerts(t *testing.T, user string, topics ...string) *alertLog {
 	t.Helper()
 	c := e.dialWS(t, e.fx.Tokens[user])
-	if f := c.subscribe(topic, nil); f.Type != "subscribed" {
-		t.Fatalf("%s subscribing to %s: %+v", user, topic, f)
+	for _, topic := range topics {
+		if f := c.subscribe(topic, nil); f.Type != "subscribed" {
+			t.Fatalf("%s subscribing to %s: %+v", user, topic, f)
+		}
 	}
 	return collectAlerts(c)
 }

@@ -25,12 +25,13 @@ type liveSessions struct {
 	system *actor.ActorSystem
 	member *cluster.Member
 
-	mu   sync.Mutex
-	open map[*liveSession]struct{}
+	mu            sync.Mutex
+	open          map[*liveSession]struct{}
+	alertWatchers map[*liveSession]struct{} // the open sessions that watch the alerts topic
 }
 
 func newLiveSessions(system *actor.ActorSystem, member *cluster.Member) *liveSessions {
-	return &liveSessions{system: system, member: member, open: map[*liveSession]struct{}{}}
+	return &liveSessions{system: system, member: member, open: map[*liveSession]struct{}{}, alertWatchers: map[*liveSession]struct{}{}}
 }
 
 // DevicePID is a device's PID on the member that owns it now (the
@@ -107,24 +108,34 @@ func (l *liveSessions) relayProps() *actor.Props {
 				Kind: telemetry.LiveNodeProvisioned, NodeID: telemetry.NodeID(m.GetNodeId()), ProducedUnixMs: m.GetProducedUnixMs(),
 				Status: telemetry.Status(m.GetStatus()), Data: m.GetData()}})
 		case *msg.AlertRaised:
-			l.broadcast(&session.AlertAnnounce{
-				Event: telemetry.LiveEvent{Kind: telemetry.LiveKind(m.GetEvent()), NodeID: telemetry.NodeID(m.GetNodeId()),
-					ProducedUnixMs: m.GetProducedUnixMs(), Data: m.GetData()},
-				Owner: telemetry.NodeOwner{CommunityID: m.GetCommunityId(), CustomerID: m.GetCustomerId(),
-					DistributorID: m.GetDistributorId(), CommunityDistributorID: m.GetCommunityDistributorId()},
-			})
+			l.announceAlert(session.AlertFromMessage(m))
 		}
 	})
 }
 
-// PublishAlert hands an alert event to the sessions of every member: those
-// that follow the node, or watch the alerts topic with the node in scope,
-// pass it on (session.AlertAnnounce).
-func (l *liveSessions) PublishAlert(ev telemetry.LiveEvent, owner telemetry.NodeOwner) {
-	l.broadcast(&session.AlertAnnounce{Event: ev, Owner: owner})
-	l.relay(&msg.AlertRaised{NodeId: string(ev.NodeID), Event: string(ev.Kind), ProducedUnixMs: ev.ProducedUnixMs, Data: ev.Data,
-		CommunityId: owner.CommunityID, CustomerId: owner.CustomerID, DistributorId: owner.DistributorID,
-		CommunityDistributorId: owner.CommunityDistributorID})
+// PublishAlert hands an alert event to the sessions that follow the node
+// (followers: the device's subscribers, on any member) and, through every
+// member's relay, to those that watch the alerts topic (they pass it on
+// when the node is in their scope). Sessions that do neither never hear of
+// it: an alert costs its followers and the alerts topic's watchers, not
+// every connection.
+func (l *liveSessions) PublishAlert(ev telemetry.LiveEvent, owner telemetry.NodeOwner, followers []*actor.PID) {
+	m := session.AlertMessage(ev, owner)
+	for _, pid := range followers {
+		l.system.Root.Send(pid, m)
+	}
+	l.announceAlert(&session.AlertAnnounce{Event: ev, Owner: owner})
+	l.relay(m)
+}
+
+// announceAlert hands an alert to this member's sessions that watch the
+// alerts topic.
+func (l *liveSessions) announceAlert(m *session.AlertAnnounce) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for s := range l.alertWatchers {
+		l.system.Root.Send(s.pid, m)
+	}
 }
 
 // deliver hands a provisioned node to this member's sessions; those that
@@ -141,10 +152,22 @@ type liveSession struct {
 }
 
 func (s *liveSession) Watch(topic string, nodes []telemetry.NodeID) {
+	if topic == session.AlertsTopic {
+		s.owner.mu.Lock()
+		if !s.closed.Load() {
+			s.owner.alertWatchers[s] = struct{}{}
+		}
+		s.owner.mu.Unlock()
+	}
 	s.owner.system.Root.Send(s.pid, &session.Watch{Topic: topic, Nodes: nodes})
 }
 
 func (s *liveSession) Unwatch(topic string) {
+	if topic == session.AlertsTopic {
+		s.owner.mu.Lock()
+		delete(s.owner.alertWatchers, s)
+		s.owner.mu.Unlock()
+	}
 	s.owner.system.Root.Send(s.pid, &session.Unwatch{Topic: topic})
 }
 
@@ -156,6 +179,7 @@ func (s *liveSession) Close() {
 	}
 	s.owner.mu.Lock()
 	delete(s.owner.open, s)
+	delete(s.owner.alertWatchers, s)
 	s.owner.mu.Unlock()
 	_ = s.owner.system.Root.StopFuture(s.pid).Wait() // a timeout leaves it stopping on its own
 }

@@ -312,7 +312,7 @@ func TestAlertRuleLifecycle(t *testing.T) {
 	mineAll := e.watchAlerts(t, "community_admin", "alerts")
 	mineNode := e.watchAlerts(t, "customer", "node:"+string(node.ID))
 	mineBoth := e.watchAlerts(t, "community_admin", "node:"+string(node.ID), "alerts") // hears it once
-	elsewhere := e.watchAlerts(t, "community_admin", "node:"+string(e.fx.NodeA.ID))   // follows another node only
+	elsewhere := e.watchAlerts(t, "community_admin", "node:"+string(e.fx.NodeA.ID))    // follows another node only
 	theirs := e.watchAlerts(t, "community_admin_b", "alerts")
 	theirCustomer := e.watchAlerts(t, "customer_b", "alerts")
 

@@ -70,7 +70,9 @@ func (s *Server) wsResolve(ctx context.Context, id ws.Identity, topic string) ([
 	case kind == "alerts" && ref == "":
 		return nil, nil
 	case kind == "node" && ref != "":
-		n, err := s.store.GetNode(ctx, scope, ref)
+		// Through the node cache, as live-data: a fleet of dashboards
+		// reconnecting at once asks for the same nodes again and again.
+		n, err := s.cachedNode(ctx, scope, ref)
 		if err != nil {
 			return nil, err
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/asynkron/protoactor-go/eventstream"
 	"github.com/asynkron/protoactor-go/remote"
 
+	"github.com/evaratech/evara/actors/limiter"
 	"github.com/evaratech/evara/internal/telemetry"
 )
 
@@ -69,6 +70,9 @@ type Member struct {
 	dead     *eventstream.Subscription
 
 	deadLetters atomic.Int64
+
+	pidMu sync.Mutex
+	pids  map[telemetry.NodeID]*actor.PID // DevicePID's, until the membership changes
 }
 
 // Topology is sent to watchers once when they start watching and on every
@@ -173,6 +177,9 @@ func (m *Member) setMembers(members []*protocluster.Member) {
 	}
 	m.members = addrs
 	m.hash.UpdateMembers(members)
+	m.pidMu.Lock()
+	m.pids = nil // owners may have changed; DevicePID checks anyway, this lets the old ones go
+	m.pidMu.Unlock()
 	for _, w := range m.watchers {
 		m.system.Root.Send(w, m.topologyLocked())
 	}
@@ -209,6 +216,25 @@ func (m *Member) Owner(node telemetry.NodeID) string {
 		return m.self
 	}
 	return m.hash.GetByClusterIdentity(&protocluster.ClusterIdentity{Kind: deviceKind, Identity: string(node)})
+}
+
+// DevicePID is node's device actor on the member that owns it now. One PID
+// per node is kept and shared until its owner changes, so that the
+// thousands of sessions following the same devices do not each hold a PID
+// (and its id string) per subscription. The PID is shared: read only.
+func (m *Member) DevicePID(node telemetry.NodeID) *actor.PID {
+	owner := m.Owner(node)
+	m.pidMu.Lock()
+	defer m.pidMu.Unlock()
+	if pid, ok := m.pids[node]; ok && pid.Address == owner {
+		return pid
+	}
+	pid := actor.NewPID(owner, limiter.DeviceID(node))
+	if m.pids == nil {
+		m.pids = map[telemetry.NodeID]*actor.PID{}
+	}
+	m.pids[node] = pid
+	return pid
 }
 
 // OwnerAmong is Owner over a given member list (a previous topology).

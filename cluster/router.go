@@ -9,7 +9,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/evaratech/evara/actors/limiter"
 	"github.com/evaratech/evara/actors/msg"
 	"github.com/evaratech/evara/internal/telemetry"
 )
@@ -42,7 +41,7 @@ const (
 func (r *Router) Latest(ctx context.Context, node telemetry.NodeID) (*msg.Latest, error) {
 	pause := retryInitial
 	for attempt := 1; ; attempt++ {
-		pid := actor.NewPID(r.member.Owner(node), limiter.DeviceID(node))
+		pid := r.member.DevicePID(node)
 		wait := tryTimeout
 		if d, ok := ctx.Deadline(); ok {
 			wait = min(wait, time.Until(d))

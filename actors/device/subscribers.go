@@ -11,13 +11,14 @@ import (
 // subscribers are the PIDs (local or on other members) that get the
 // device's events. The map exists only while there are any: an idle device
 // without viewers pays nothing.
-type subscribers map[string]*actor.PID
+type subscribers map[subKey]*actor.PID
 
-func subKey(address, id string) string { return address + "/" + id }
+// subKey names a subscriber; it holds the strings the PID holds (no copy).
+type subKey struct{ address, id string }
 
 func (d *device) subscribe(c actor.Context, m *msg.Subscribe) {
 	pid := actor.NewPID(m.GetAddress(), m.GetId())
-	key := subKey(pid.Address, pid.Id)
+	key := subKey{pid.Address, pid.Id}
 	if _, ok := d.subs[key]; !ok {
 		if d.subs == nil {
 			d.subs = subscribers{}
@@ -31,7 +32,7 @@ func (d *device) subscribe(c actor.Context, m *msg.Subscribe) {
 }
 
 func (d *device) unsubscribe(c actor.Context, address, id string) {
-	key := subKey(address, id)
+	key := subKey{address, id}
 	pid, ok := d.subs[key]
 	if !ok {
 		return

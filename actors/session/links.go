@@ -106,11 +106,14 @@ var errEnded = errors.New("the device ended the subscription")
 // (TerminatedReason_AddressTerminated), or there was no such actor
 // (TerminatedReason_NotFound).
 func (s *session) onTerminated(who *actor.PID) {
-	node, ok := s.byPID[pidKey(who)]
+	node, ok := s.byID[who.GetId()]
 	if !ok {
 		return // a device left earlier
 	}
 	l := s.links[node]
+	if l.pid == nil || l.pid.GetAddress() != who.GetAddress() {
+		return // the node's device where it was before
+	}
 	s.leave(nil, node, l, 0)
 	s.retryLater(node, l, errTerminated)
 }
@@ -161,15 +164,13 @@ func (s *session) leave(c actor.Context, node telemetry.NodeID, l *link, what in
 
 func (s *session) setPID(node telemetry.NodeID, l *link, pid *actor.PID) {
 	if l.pid != nil {
-		delete(s.byPID, pidKey(l.pid))
+		delete(s.byID, l.pid.GetId())
 	}
 	l.pid = pid
 	if pid != nil {
-		s.byPID[pidKey(pid)] = node
+		s.byID[pid.GetId()] = node
 	}
 }
-
-func pidKey(pid *actor.PID) string { return pid.GetAddress() + "/" + pid.GetId() }
 
 func stopTimer(t *time.Timer) {
 	if t != nil {

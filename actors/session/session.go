@@ -22,7 +22,10 @@ type session struct {
 
 	topics map[string][]telemetry.NodeID // topic → its nodes, sorted, without repeats
 	links  map[telemetry.NodeID]*link    // one per node any topic names
-	byPID  map[string]telemetry.NodeID   // the device each link is asking or subscribed to
+	// byID finds a link by its device's PID id (one per node on any member;
+	// the link's pid says on which): the device each link is asking or
+	// subscribed to.
+	byID map[string]telemetry.NodeID
 
 	resubscribes int64
 }
@@ -33,7 +36,7 @@ func newSession(opts Options, carry *carryOver) *session {
 		carry:  carry,
 		topics: map[string][]telemetry.NodeID{},
 		links:  map[telemetry.NodeID]*link{},
-		byPID:  map[string]telemetry.NodeID{},
+		byID:   map[string]telemetry.NodeID{},
 	}
 }
 

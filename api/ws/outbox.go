@@ -18,9 +18,12 @@ type outbox struct {
 	// unless one runs. It never blocks and may be called under mu.
 	wake func()
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// events are the coalesced ones, in the order their slot was taken;
+	// slots indexes them once there are slotIndexMin (a connection
+	// following a few devices scans a few entries instead of keeping a map).
+	events  []telemetry.LiveEvent
 	slots   map[slotKey]int
-	events  []telemetry.LiveEvent // coalesced, in the order their slot was taken
 	control []queued
 	replay  []telemetry.LiveEvent
 	// replayed is closed once replay has been written (or the connection
@@ -35,6 +38,41 @@ type outbox struct {
 type slotKey struct {
 	node   telemetry.NodeID
 	status bool
+}
+
+// slotIndexMin is how many coalesced events make the outbox index them.
+const slotIndexMin = 16
+
+func keyOf(ev *telemetry.LiveEvent) slotKey {
+	return slotKey{node: ev.NodeID, status: ev.Kind == telemetry.LiveStatus}
+}
+
+// slotLocked finds k's waiting event.
+func (o *outbox) slotLocked(k slotKey) (int, bool) {
+	if o.slots != nil {
+		i, ok := o.slots[k]
+		return i, ok
+	}
+	for i := range o.events {
+		if keyOf(&o.events[i]) == k {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// addSlotLocked appends ev in a slot of its own.
+func (o *outbox) addSlotLocked(k slotKey, ev telemetry.LiveEvent) {
+	o.events = append(o.events, ev)
+	switch {
+	case o.slots != nil:
+		o.slots[k] = len(o.events) - 1
+	case len(o.events) >= slotIndexMin:
+		o.slots = make(map[slotKey]int, 2*len(o.events))
+		for i := range o.events {
+			o.slots[keyOf(&o.events[i])] = i
+		}
+	}
 }
 
 // queued is one FIFO entry: an encoded control message or an event the
@@ -59,8 +97,8 @@ func (o *outbox) Deliver(ev telemetry.LiveEvent) {
 	}
 	switch ev.Kind {
 	case telemetry.LiveTelemetry, telemetry.LiveStatus:
-		k := slotKey{node: ev.NodeID, status: ev.Kind == telemetry.LiveStatus}
-		if i, ok := o.slots[k]; ok {
+		k := keyOf(&ev)
+		if i, ok := o.slotLocked(k); ok {
 			if ev.Kind == telemetry.LiveStatus || ev.EntryID >= o.events[i].EntryID {
 				o.events[i] = ev
 			}
@@ -68,11 +106,7 @@ func (o *outbox) Deliver(ev telemetry.LiveEvent) {
 			o.dropped.Add(1)
 			return // the writer was woken for the event replaced
 		}
-		if o.slots == nil {
-			o.slots = map[slotKey]int{}
-		}
-		o.slots[k] = len(o.events)
-		o.events = append(o.events, ev)
+		o.addSlotLocked(k, ev)
 	default:
 		o.pushLocked(queued{event: &ev})
 	}
@@ -152,8 +186,7 @@ func (o *outbox) takeEvents() []telemetry.LiveEvent {
 		return nil
 	}
 	events := o.events
-	o.events = nil
-	clear(o.slots)
+	o.events, o.slots = nil, nil
 	return events
 }
 

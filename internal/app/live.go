@@ -8,7 +8,6 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
 
-	"github.com/evaratech/evara/actors/limiter"
 	"github.com/evaratech/evara/actors/msg"
 	"github.com/evaratech/evara/actors/session"
 	"github.com/evaratech/evara/api"
@@ -38,7 +37,7 @@ func newLiveSessions(system *actor.ActorSystem, member *cluster.Member) *liveSes
 // session asks again at every subscribe attempt, so a moved device is
 // found).
 func (l *liveSessions) DevicePID(node telemetry.NodeID) *actor.PID {
-	return actor.NewPID(l.member.Owner(node), limiter.DeviceID(node))
+	return l.member.DevicePID(node)
 }
 
 // Open spawns the connection's session actor.

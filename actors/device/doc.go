@@ -10,11 +10,14 @@
 // Accepted:
 //
 //	*msg.GetLatest (request) → *msg.Latest, from the cache: never an upstream call
-//	*msg.Subscribe (request) → *msg.Subscribed{current reading}; the
-//	               subscriber then gets *msg.TelemetryUpdate for every new
-//	               reading, *msg.StatusUpdate for every status change, and
-//	               *msg.SubscriptionEnded when the device stops. It is
-//	               watched: when it stops (or its member dies) it is dropped.
+//	*msg.Subscribe (request) → *msg.Subscribed{current reading}, sent with
+//	               the device as its sender; the subscriber then gets
+//	               *msg.TelemetryUpdate for every new reading,
+//	               *msg.StatusUpdate for every status change, *msg.AlertRaised
+//	               for every alert change (sent by the Notifier to
+//	               Notice.Followers) and *msg.SubscriptionEnded when the device
+//	               stops. It is watched: when it stops (or its member dies) it
+//	               is dropped.
 //	*msg.Unsubscribe
 //	*GetStats   (request)  → *Stats
 //	*writer.Stored         the writer's report: entries up to LastEntryID are durable

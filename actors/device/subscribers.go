@@ -17,9 +17,14 @@ type subscribers map[subKey]*actor.PID
 type subKey struct{ address, id string }
 
 func (d *device) subscribe(c actor.Context, m *msg.Subscribe) {
-	pid := actor.NewPID(m.GetAddress(), m.GetId())
-	key := subKey{pid.Address, pid.Id}
+	key := subKey{m.GetAddress(), m.GetId()}
 	if _, ok := d.subs[key]; !ok {
+		// The subscriber is usually the sender (a session's request); its
+		// PID is then kept as it is rather than made again.
+		pid := c.Sender()
+		if pid == nil || pid.GetAddress() != key.address || pid.GetId() != key.id {
+			pid = actor.NewPID(key.address, key.id)
+		}
 		if d.subs == nil {
 			d.subs = subscribers{}
 		}
@@ -27,7 +32,9 @@ func (d *device) subscribe(c actor.Context, m *msg.Subscribe) {
 		c.Watch(pid) // a subscriber that stops (or whose member dies) is dropped: Terminated
 	}
 	if c.Sender() != nil {
-		c.Respond(&msg.Subscribed{Latest: d.latestMsg()})
+		// With the device as the sender: a subscriber tells the answer of a
+		// device it has left (and undoes it) from the one it waits for.
+		c.Request(c.Sender(), &msg.Subscribed{Latest: d.latestMsg()})
 	}
 }
 

@@ -17,6 +17,10 @@
 //	                     an event raised elsewhere (NODE_PROVISIONED): passed
 //	                     to the sink as it is when the session watches Topic,
 //	                     and with Follow its node joins the topic
+//	*AlertAnnounce{Event, Owner}
+//	                     an alert for the watchers of AlertsTopic (each
+//	                     member's relay keeps them): passed on when Scope
+//	                     covers Owner and the session does not follow the node
 //	*GetStats (request)  → *Stats{Topics, Devices, Subscribed, Pending, Resubscribes}
 //
 // Sent to devices (protobuf, any member): *msg.Subscribe{self} as a request
@@ -28,11 +32,14 @@
 //	                       reading: passed on as a TELEMETRY_UPDATE (or, with no
 //	                       new reading, a changed status as a STATUS_UPDATE), so
 //	                       that a new subscriber has the current state at once.
-//	                       It comes back through a future and ReenterAfter, which
-//	                       ties it to the attempt that asked.
+//	                       The device answers with itself as the sender: an
+//	                       answer from a device the link has left, or after its
+//	                       attempt was given up, is undone (Unsubscribe).
 //	*msg.TelemetryUpdate   → telemetry.LiveTelemetry: node_id, entry_id,
 //	                       timestamp (At), metrics, status, produced_unix_ms (ts)
 //	*msg.StatusUpdate      → telemetry.LiveStatus
+//	*msg.AlertRaised       an alert of a followed node (ALERT_TRIGGERED or
+//	                       ALERT_RESOLVED), sent to the device's subscribers
 //	*msg.SubscriptionEnded the device stopped: subscribe again
 //	*actor.Terminated      a watched device stopped, was not there, or its
 //	                       member died: subscribe again
@@ -45,7 +52,9 @@
 // # Subscribing
 //
 // Each attempt asks the Locator where the node's device is now, watches it
-// and sends Subscribe as a request that times out after SubscribeTimeout.
+// and sends Subscribe as a request (this actor the sender; no future, which
+// would be a process per attempt); the link's timer gives the attempt up
+// after SubscribeTimeout.
 // A timeout, a dead letter (no such actor there), no owner, a
 // SubscriptionEnded or a Terminated make the session try again after a
 // backoff: ResubscribeMin, doubling with every failure in a row up to

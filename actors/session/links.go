@@ -28,9 +28,11 @@ type link struct {
 }
 
 // subscribe asks the node's device, wherever the locator says it is now,
-// to send its events here. The answer (or the request's timeout) comes
-// back on the mailbox through ReenterAfter; the device is watched so that
-// its end, or its member's, is noticed.
+// to send its events here: a request with this actor as the sender, not a
+// future (a future is a process of its own, per attempt). The device
+// answers with itself as the sender; the link's timer gives up on the
+// attempt after SubscribeTimeout. The device is watched so that its end,
+// its member's, or its absence (Terminated NotFound) is noticed.
 func (s *session) subscribe(c actor.Context, node telemetry.NodeID, l *link) {
 	l.gen++
 	if l.tried {
@@ -44,47 +46,39 @@ func (s *session) subscribe(c actor.Context, node telemetry.NodeID, l *link) {
 	}
 	s.setPID(node, l, pid)
 	c.Watch(pid)
-	f := c.RequestFuture(pid, &msg.Subscribe{Address: s.self.Address, Id: s.self.Id}, s.opts.SubscribeTimeout)
-	gen := l.gen
-	c.ReenterAfter(f, func(res any, err error) { s.onAnswer(c, node, pid, gen, res, err) })
+	c.Request(pid, &msg.Subscribe{Address: s.self.Address, Id: s.self.Id})
+	s.arm(node, l, s.opts.SubscribeTimeout)
 }
 
 var errNoOwner = errors.New("no member owns the node")
 
-// onAnswer takes a device's answer to Subscribe, or the request's failure:
-// actor.ErrTimeout, or actor.ErrDeadLetter when no such actor exists there.
-func (s *session) onAnswer(c actor.Context, node telemetry.NodeID, pid *actor.PID, gen uint64, res any, err error) {
+// onSubscribed takes a device's answer to Subscribe. An answer the link no
+// longer waits for (its attempt was given up, or it is from a device the
+// link has left) is undone; a second answer of the same device is one of
+// an earlier attempt, already taken.
+func (s *session) onSubscribed(c actor.Context, m *msg.Subscribed) {
 	if s.done {
 		return
 	}
-	sub, ok := res.(*msg.Subscribed)
+	from := c.Sender() // the device; nil from a device that answers without one
+	node := telemetry.NodeID(m.GetLatest().GetNodeId())
 	l := s.links[node]
-	if l == nil || l.gen != gen {
-		// An attempt given up meanwhile. If the device took it after all
-		// and is not the one the link uses now, undo it.
-		if ok && err == nil && (l == nil || l.pid == nil || !l.pid.Equal(pid)) {
-			c.Send(pid, &msg.Unsubscribe{Address: s.self.Address, Id: s.self.Id})
+	if l == nil || l.pid == nil || from != nil && !l.pid.Equal(from) {
+		if from != nil {
+			c.Send(from, &msg.Unsubscribe{Address: s.self.Address, Id: s.self.Id})
 		}
 		return
 	}
-	switch {
-	case errors.Is(err, actor.ErrDeadLetter):
-		s.leave(c, node, l, 0) // nothing there to unsubscribe from
-	case err != nil || !ok:
-		if err == nil {
-			err = errUnexpected
-		}
-		// The device may still take the request later: undo it then.
-		s.leave(c, node, l, leaveUnsubscribe|leaveUnwatch)
-	default:
-		l.subscribed, l.backoff = true, 0
-		s.handOver(node, l, sub.GetLatest())
+	if l.subscribed {
 		return
 	}
-	s.retryLater(node, l, err)
+	l.subscribed, l.backoff = true, 0
+	stopTimer(l.timer)
+	l.timer = nil
+	s.handOver(node, l, m.GetLatest())
 }
 
-var errUnexpected = errors.New("unexpected answer to Subscribe")
+var errTimeout = errors.New("the device did not answer Subscribe in time")
 
 // onEnded: the device stopped (its node moved, was reconfigured or
 // deleted, or it crashed and restarts); it has dropped this subscriber.
@@ -120,10 +114,21 @@ func (s *session) onTerminated(who *actor.PID) {
 
 var errTerminated = errors.New("the device or its member is gone")
 
+// onRetryDue: the link's timer ended — a backoff (subscribe again) or an
+// attempt's time to answer (give it up; the device may still take it, so
+// it is undone).
 func (s *session) onRetryDue(c actor.Context, m *retryDue) {
-	if l := s.links[m.node]; l != nil && l.gen == m.gen && l.pid == nil {
-		l.timer = nil
+	l := s.links[m.node]
+	if l == nil || l.gen != m.gen {
+		return
+	}
+	l.timer = nil
+	switch {
+	case l.pid == nil:
 		s.subscribe(c, m.node, l)
+	case !l.subscribed:
+		s.leave(c, m.node, l, leaveUnsubscribe|leaveUnwatch)
+		s.retryLater(m.node, l, errTimeout)
 	}
 }
 
@@ -136,6 +141,12 @@ func (s *session) retryLater(node telemetry.NodeID, l *link, why error) {
 	l.backoff = min(2*wait, s.opts.ResubscribeMax)
 	s.opts.Logger.Debug("device subscription lost or refused; subscribing again",
 		"node_id", string(node), "reason", why.Error(), "retry_in", wait)
+	s.arm(node, l, wait)
+}
+
+// arm sets the link's timer to send retryDue for its current attempt after
+// wait.
+func (s *session) arm(node telemetry.NodeID, l *link, wait time.Duration) {
 	stopTimer(l.timer)
 	system, self, due := s.system, s.self, &retryDue{owner: s, node: node, gen: l.gen}
 	l.timer = time.AfterFunc(wait, func() { system.Root.Send(self, due) })

@@ -63,6 +63,8 @@ func (s *session) Receive(c actor.Context) {
 		if m.owner == s {
 			s.onRetryDue(c, m)
 		}
+	case *msg.Subscribed:
+		s.onSubscribed(c, m)
 	case *msg.TelemetryUpdate:
 		s.onTelemetry(m)
 	case *msg.StatusUpdate:

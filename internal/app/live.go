@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -24,13 +26,32 @@ type liveSessions struct {
 	system *actor.ActorSystem
 	member *cluster.Member
 
-	mu            sync.Mutex
-	open          map[*liveSession]struct{}
-	alertWatchers map[*liveSession]struct{} // the open sessions that watch the alerts topic
+	mu   sync.Mutex
+	open map[*liveSession]struct{}
+	// watchers are the open sessions of each topic that gets announcements
+	// (the alerts topic, community topics), so that an announcement costs
+	// its watchers' mailboxes, not every session's.
+	watchers map[string]map[*liveSession]struct{}
 }
 
 func newLiveSessions(system *actor.ActorSystem, member *cluster.Member) *liveSessions {
-	return &liveSessions{system: system, member: member, open: map[*liveSession]struct{}{}, alertWatchers: map[*liveSession]struct{}{}}
+	return &liveSessions{system: system, member: member, open: map[*liveSession]struct{}{}, watchers: map[string]map[*liveSession]struct{}{}}
+}
+
+// announced reports whether topic gets announcements (and so is indexed).
+func announced(topic string) bool {
+	return topic == session.AlertsTopic || strings.HasPrefix(topic, communityPrefix)
+}
+
+const communityPrefix = "community:"
+
+// announce sends m to this member's sessions that watch topic.
+func (l *liveSessions) announce(topic string, m any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for s := range l.watchers[topic] {
+		l.system.Root.Send(s.pid, m)
+	}
 }
 
 // DevicePID is a device's PID on the member that owns it now (the
@@ -83,16 +104,6 @@ func (l *liveSessions) relay(m any) {
 	}
 }
 
-// broadcast sends m to every session of this member (a mailbox send: it
-// never blocks).
-func (l *liveSessions) broadcast(m any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for s := range l.open {
-		l.system.Root.Send(s.pid, m)
-	}
-}
-
 // relayName is each member's live relay: it hands the events other members
 // publish to this member's sessions.
 const relayName = "live"
@@ -130,17 +141,14 @@ func (l *liveSessions) PublishAlert(ev telemetry.LiveEvent, owner telemetry.Node
 // announceAlert hands an alert to this member's sessions that watch the
 // alerts topic.
 func (l *liveSessions) announceAlert(m *session.AlertAnnounce) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for s := range l.alertWatchers {
-		l.system.Root.Send(s.pid, m)
-	}
+	l.announce(session.AlertsTopic, m)
 }
 
-// deliver hands a provisioned node to this member's sessions; those that
-// follow its community pass it on (and follow its device).
+// deliver hands a provisioned node to this member's sessions that follow
+// its community; they pass it on (and follow its device).
 func (l *liveSessions) deliver(p api.Published) {
-	l.broadcast(&session.Announce{Topic: "community:" + p.Community, Event: p.Event, Follow: p.HasDevice})
+	topic := communityPrefix + p.Community
+	l.announce(topic, &session.Announce{Topic: topic, Event: p.Event, Follow: p.HasDevice})
 }
 
 // liveSession is one connection's handle on its session actor.
@@ -148,26 +156,46 @@ type liveSession struct {
 	owner  *liveSessions
 	pid    *actor.PID
 	closed atomic.Bool
+	// announced are its topics in owner.watchers (under owner.mu): Watch and
+	// Unwatch come from the connection's read loop, Close after it.
+	announced []string
 }
 
 func (s *liveSession) Watch(topic string, nodes []telemetry.NodeID) {
-	if topic == session.AlertsTopic {
-		s.owner.mu.Lock()
-		if !s.closed.Load() {
-			s.owner.alertWatchers[s] = struct{}{}
+	if announced(topic) {
+		l := s.owner
+		l.mu.Lock()
+		if !s.closed.Load() && !slices.Contains(s.announced, topic) {
+			if l.watchers[topic] == nil {
+				l.watchers[topic] = map[*liveSession]struct{}{}
+			}
+			l.watchers[topic][s] = struct{}{}
+			s.announced = append(s.announced, topic)
 		}
-		s.owner.mu.Unlock()
+		l.mu.Unlock()
 	}
 	s.owner.system.Root.Send(s.pid, &session.Watch{Topic: topic, Nodes: nodes})
 }
 
 func (s *liveSession) Unwatch(topic string) {
-	if topic == session.AlertsTopic {
-		s.owner.mu.Lock()
-		delete(s.owner.alertWatchers, s)
-		s.owner.mu.Unlock()
-	}
+	s.owner.mu.Lock()
+	s.forgetLocked(topic)
+	s.owner.mu.Unlock()
 	s.owner.system.Root.Send(s.pid, &session.Unwatch{Topic: topic})
+}
+
+// forgetLocked takes the session out of topic's watchers.
+func (s *liveSession) forgetLocked(topic string) {
+	i := slices.Index(s.announced, topic)
+	if i < 0 {
+		return
+	}
+	s.announced = slices.Delete(s.announced, i, i+1)
+	l := s.owner
+	delete(l.watchers[topic], s)
+	if len(l.watchers[topic]) == 0 {
+		delete(l.watchers, topic)
+	}
 }
 
 // Close stops the session actor (it unsubscribes from its devices) and
@@ -178,7 +206,9 @@ func (s *liveSession) Close() {
 	}
 	s.owner.mu.Lock()
 	delete(s.owner.open, s)
-	delete(s.owner.alertWatchers, s)
+	for len(s.announced) > 0 {
+		s.forgetLocked(s.announced[0])
+	}
 	s.owner.mu.Unlock()
 	_ = s.owner.system.Root.StopFuture(s.pid).Wait() // a timeout leaves it stopping on its own
 }

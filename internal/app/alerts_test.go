@@ -26,7 +26,6 @@ import (
 // hookReceiver is a webhook endpoint that verifies every signature and
 // answers 500 to the first failFirst attempts of each delivery.
 type hookReceiver struct {
-	t         *testing.T
 	secret    []byte
 	failFirst int
 
@@ -43,9 +42,10 @@ type hookDelivery struct {
 	ReceivedAt time.Time `json:"-"`
 	Attempts   int       `json:"-"`
 	Data       struct {
-		NodeID string     `json:"node_id"`
-		Status string     `json:"status"`
-		Alert  alertFrame `json:"alert"`
+		NodeID     string     `json:"node_id"`
+		Status     string     `json:"status"`
+		DetectedAt time.Time  `json:"detected_at"`
+		Alert      alertFrame `json:"alert"`
 	} `json:"data"`
 }
 
@@ -57,18 +57,20 @@ type alertFrame struct {
 	Metric   *string `json:"metric"`
 	Severity string  `json:"severity"`
 	Status   string  `json:"status"`
-	Message  string  `json:"message"`
-	RuleID   *string `json:"rule_id"`
+	Message     string    `json:"message"`
+	RuleID      *string   `json:"rule_id"`
+	TriggeredAt time.Time `json:"triggered_at"`
 }
 
-func newHookReceiver(t *testing.T, failFirst int) (*hookReceiver, *httptest.Server) {
-	h := &hookReceiver{t: t, secret: []byte("whsec-" + uuid.NewString()), failFirst: failFirst, attempts: map[string]int{}}
+func newHookReceiver(t testing.TB, failFirst int) (*hookReceiver, *httptest.Server) {
+	h := &hookReceiver{secret: []byte("whsec-" + uuid.NewString()), failFirst: failFirst, attempts: map[string]int{}}
 	srv := httptest.NewServer(http.HandlerFunc(h.serve))
 	t.Cleanup(srv.Close)
 	return h, srv
 }
 
 func (h *hookReceiver) serve(w http.ResponseWriter, r *http.Request) {
+	at := time.Now()
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		w.WriteHeader(http.StatusBadRequest)
@@ -76,7 +78,7 @@ func (h *hookReceiver) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := webhook.Verify(h.secret, r.Header.Get(webhook.SignatureHeader), body, time.Now(), 5*time.Minute); err != nil {
+	if err := webhook.Verify(h.secret, r.Header.Get(webhook.SignatureHeader), body, at, 5*time.Minute); err != nil {
 		h.bad = append(h.bad, err.Error())
 		w.WriteHeader(http.StatusUnauthorized)
 		return
@@ -92,7 +94,7 @@ func (h *hookReceiver) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusInternalServerError)
 		return
 	}
-	d.ReceivedAt, d.Attempts = time.Now(), h.attempts[d.ID]
+	d.ReceivedAt, d.Attempts = at, h.attempts[d.ID]
 	h.got = append(h.got, d)
 	w.WriteHeader(http.StatusOK)
 }

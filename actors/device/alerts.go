@@ -119,15 +119,15 @@ type alertSnapshot struct {
 
 type (
 	alertsLoaded struct {
-		owner *device
-		snap  alertSnapshot
-		gen   uint64
+		reportOf
+		snap alertSnapshot
+		gen  uint64
 		// settled: nothing was queued or being stored when the read began,
 		// so the open alerts read are all there are (unless gen moved).
 		settled bool
 	}
 	alertsSaved struct {
-		owner  *device
+		reportOf
 		failed bool // a change was not stored
 	}
 	windowEdge struct {
@@ -161,7 +161,7 @@ func (d *device) loadAlerts() {
 	}
 	a.loading, a.again = true, false
 	store, node, now := d.cfg.Alerts, d.cfg.Node.ID, d.cfg.Now()
-	m := &alertsLoaded{owner: d, gen: a.gen, settled: !a.saving && len(a.queue) == 0}
+	m := &alertsLoaded{reportOf: reportOf{d}, gen: a.gen, settled: !a.saving && len(a.queue) == 0}
 	d.goAndReport(m, storeTimeout, func(ctx context.Context) { m.snap = readAlertState(ctx, store, node, now) })
 }
 
@@ -303,7 +303,7 @@ func (d *device) saveAlerts() {
 	a.queue = nil
 	store, notify, node, owner, log := d.cfg.Alerts, d.cfg.Notify, d.cfg.Node.ID, d.owner(), d.logger
 	followers := d.subs.pids()
-	m := &alertsSaved{owner: d}
+	m := &alertsSaved{reportOf: reportOf{d}}
 	timeout := storeTimeout + time.Duration(len(items))*time.Second
 	d.goAndReport(m, timeout, func(ctx context.Context) {
 		failed, lost := 0, 0

@@ -106,35 +106,15 @@ func (d *device) Receive(c actor.Context) {
 		d.onPermit()
 	case *PermitDenied:
 		d.onPermitDenied(m)
-	case *fetched:
+	case jobReport:
 		d.forgetFinished()
-		if m.owner == d {
-			d.onFetched(c, m)
+		if m.from() == d {
+			m.handle(c, d)
 		}
 	case *writer.Stored:
 		if m.Node == d.cfg.Node.ID && m.LastEntryID > d.stored {
 			d.stored = m.LastEntryID
 			d.carry.setStored(m.LastEntryID)
-		}
-	case *warmed:
-		d.forgetFinished()
-		if m.owner == d {
-			d.onWarmed(m)
-		}
-	case *statusSaved:
-		d.forgetFinished()
-		if m.owner == d {
-			d.onStatusSaved(m)
-		}
-	case *alertsLoaded:
-		d.forgetFinished()
-		if m.owner == d {
-			d.onAlertsLoaded(m)
-		}
-	case *alertsSaved:
-		d.forgetFinished()
-		if m.owner == d {
-			d.onAlertsSaved(m)
 		}
 	case *windowEdge:
 		if m.owner == d && m.gen == d.alerts.edgeGen {
@@ -163,7 +143,7 @@ func (d *device) Receive(c actor.Context) {
 func (d *device) start(c actor.Context) {
 	d.system, d.self, d.parent = c.ActorSystem(), c.Self(), c.Parent()
 	d.started = d.cfg.Now()
-	store, alerts, node, now, msg := d.cfg.Store, d.cfg.Alerts, d.cfg.Node.ID, d.started, &warmed{owner: d}
+	store, alerts, node, now, msg := d.cfg.Store, d.cfg.Alerts, d.cfg.Node.ID, d.started, &warmed{reportOf: reportOf{d}}
 	d.alerts.loading = alerts != nil
 	d.goAndReport(msg, storeTimeout, func(ctx context.Context) {
 		msg.reading, msg.err = store.LatestReading(ctx, node)
@@ -184,7 +164,7 @@ type job struct {
 // its own (timing out after timeout, if positive) that shutdown cancels,
 // and then sends msg (which work fills in) to the actor. Contexts live only
 // as long as their job: an idle device holds none.
-func (d *device) goAndReport(msg any, timeout time.Duration, work func(ctx context.Context)) {
+func (d *device) goAndReport(msg jobReport, timeout time.Duration, work func(ctx context.Context)) {
 	var ctx context.Context
 	var cancel context.CancelFunc
 	if timeout > 0 {

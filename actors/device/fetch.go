@@ -52,7 +52,7 @@ func (d *device) startFetch() {
 	d.stats.Fetches++
 	node, fetcher, keys := d.cfg.Node, d.cfg.Fetcher, d.cfg.Keys
 	after, expected := d.handed, d.expected()
-	msg := &fetched{owner: d}
+	msg := &fetched{reportOf: reportOf{d}}
 	d.goAndReport(msg, 0, func(ctx context.Context) { // the client times each request out
 		defer func() {
 			if r := recover(); r != nil {

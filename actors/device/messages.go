@@ -3,6 +3,8 @@ package device
 import (
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"github.com/evaratech/evara/internal/telemetry"
 	"github.com/evaratech/evara/internal/thingspeak"
 )
@@ -98,20 +100,39 @@ type (
 		gen   uint64
 	}
 	warmed struct {
-		owner   *device
+		reportOf
 		reading telemetry.Reading
 		err     error
 		alerts  alertSnapshot // when the device keeps alerts
 	}
 	fetched struct {
-		owner    *device
+		reportOf
 		page     thingspeak.Page
 		err      error
 		panicked any // the fetcher panicked: re-raised in Receive for the supervisor
 	}
 	statusSaved struct {
-		owner  *device
+		reportOf
 		status telemetry.Status
 		err    error
 	}
 )
+
+// jobReport is what a goroutine started by goAndReport sends the actor when
+// its work is done: Receive forgets the finished job, and hands the report
+// to its handler only when this incarnation started the job.
+type jobReport interface {
+	from() *device
+	handle(c actor.Context, d *device)
+}
+
+// reportOf is the part every jobReport shares: the device that started it.
+type reportOf struct{ owner *device }
+
+func (r reportOf) from() *device { return r.owner }
+
+func (m *warmed) handle(_ actor.Context, d *device)       { d.onWarmed(m) }
+func (m *fetched) handle(c actor.Context, d *device)      { d.onFetched(c, m) }
+func (m *statusSaved) handle(_ actor.Context, d *device)  { d.onStatusSaved(m) }
+func (m *alertsLoaded) handle(_ actor.Context, d *device) { d.onAlertsLoaded(m) }
+func (m *alertsSaved) handle(_ actor.Context, d *device)  { d.onAlertsSaved(m) }

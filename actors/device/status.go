@@ -84,7 +84,7 @@ func (d *device) persistStatus() {
 		t := d.lastSeen
 		lastSeen = &t
 	}
-	msg := &statusSaved{owner: d, status: status}
+	msg := &statusSaved{reportOf: reportOf{d}, status: status}
 	d.goAndReport(msg, storeTimeout, func(ctx context.Context) {
 		msg.err = store.SetNodeStatus(ctx, id, status, lastSeen)
 	})

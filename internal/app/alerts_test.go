@@ -51,12 +51,12 @@ type hookDelivery struct {
 
 // alertFrame is an alert as events and webhooks carry it.
 type alertFrame struct {
-	ID       string  `json:"id"`
-	NodeID   string  `json:"node_id"`
-	Kind     string  `json:"kind"`
-	Metric   *string `json:"metric"`
-	Severity string  `json:"severity"`
-	Status   string  `json:"status"`
+	ID          string    `json:"id"`
+	NodeID      string    `json:"node_id"`
+	Kind        string    `json:"kind"`
+	Metric      *string   `json:"metric"`
+	Severity    string    `json:"severity"`
+	Status      string    `json:"status"`
 	Message     string    `json:"message"`
 	RuleID      *string   `json:"rule_id"`
 	TriggeredAt time.Time `json:"triggered_at"`

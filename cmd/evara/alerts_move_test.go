@@ -33,8 +33,7 @@ func TestAlertSurvivesADeviceMove(t *testing.T) {
 		t.Skip("a multi-process test")
 	}
 	url := storetest.FreshSchema(t)
-	simProc := startEvara(t, nil, "sim", "--addr", "127.0.0.1:0", "--channels", "4", "--period", "1s", "--history", "5", "--seed", "41")
-	simURL, _ := simProc.waitFor(t, "simulator serving", 10*time.Second)["url"].(string)
+	simURL := startSim(t, "--channels", "4", "--period", "1s", "--history", "5", "--seed", "41")
 	open := pgOpener(t, url)
 	nodes := provision(t, open, simURL, time.Second)
 	// Every channel's field1 steady at 100, so that nothing but the test's

@@ -24,8 +24,7 @@ import (
 func BenchmarkLiveDataCrossMember(b *testing.B) {
 	url := storetest.FreshSchema(b)
 	open := pgOpener(b, url)
-	simProc := startEvara(b, nil, "sim", "--addr", "127.0.0.1:0", "--channels", "40", "--period", "10s", "--history", "5")
-	simURL, _ := simProc.waitFor(b, "simulator serving", 10*time.Second)["url"].(string)
+	simURL := startSim(b, "--channels", "40", "--period", "10s", "--history", "5")
 	nodes := provision(b, open, simURL, time.Minute)
 	addrs := freeClusterPorts(b, 2)
 	httpURL := make([]string, 2)

@@ -43,8 +43,7 @@ func TestClusterFailover(t *testing.T) {
 	}
 	url := storetest.FreshSchema(t)
 	open := pgOpener(t, url)
-	simProc := startEvara(t, nil, "sim", "--addr", "127.0.0.1:0", "--channels", strconv.Itoa(clusterDevices), "--period", "10s", "--history", "50", "--seed", "21")
-	simURL, _ := simProc.waitFor(t, "simulator serving", 10*time.Second)["url"].(string)
+	simURL := startSim(t, "--channels", strconv.Itoa(clusterDevices), "--period", "10s", "--history", "50", "--seed", "21")
 	nodes := provision(t, open, simURL, clusterInterval)
 
 	addrs := freeClusterPorts(t, 3)

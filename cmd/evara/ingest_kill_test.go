@@ -56,8 +56,7 @@ func TestKillDuringIngest(t *testing.T) {
 	for name, engine := range engines {
 		t.Run(name, func(t *testing.T) {
 			env, open := engine(t)
-			simProc := startEvara(t, nil, "sim", "--addr", "127.0.0.1:0", "--channels", "20", "--period", "1s", "--history", "6000", "--seed", "11")
-			simURL, _ := simProc.waitFor(t, "simulator serving", 10*time.Second)["url"].(string)
+			simURL := startSim(t, "--channels", "20", "--period", "1s", "--history", "6000", "--seed", "11")
 			nodes := provision(t, open, simURL, time.Second)
 
 			env = append(env, "EVARA_ENCRYPTION_KEY="+testKey, "EVARA_THINGSPEAK_URL="+simURL, "EVARA_POLL_INTERVAL=1s", "EVARA_UPSTREAM_RATE=500")

@@ -27,8 +27,7 @@ func pgCluster(t *testing.T, action string) {
 func TestServeRidesOutPostgresOutage(t *testing.T) {
 	url := storetest.FreshSchema(t)
 	open := pgOpener(t, url)
-	simProc := startEvara(t, nil, "sim", "--addr", "127.0.0.1:0", "--channels", "20", "--period", "1s", "--history", "100", "--seed", "5")
-	simURL, _ := simProc.waitFor(t, "simulator serving", 10*time.Second)["url"].(string)
+	simURL := startSim(t, "--channels", "20", "--period", "1s", "--history", "100", "--seed", "5")
 	nodes := provision(t, open, simURL, time.Second)
 
 	env := []string{"DATABASE_URL=" + url, "EVARA_ENCRYPTION_KEY=" + testKey, "EVARA_THINGSPEAK_URL=" + simURL,

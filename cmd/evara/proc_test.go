@@ -22,6 +22,15 @@ type proc struct {
 	done chan error
 }
 
+// startSim starts `evara sim` on a free loopback port with args and
+// returns its URL once it serves.
+func startSim(t testing.TB, args ...string) string {
+	t.Helper()
+	p := startEvara(t, nil, append([]string{"sim", "--addr", "127.0.0.1:0"}, args...)...)
+	url, _ := p.waitFor(t, "simulator serving", 10*time.Second)["url"].(string)
+	return url
+}
+
 func startEvara(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(binary, args...)

@@ -27,8 +27,7 @@ func TestWebSocketFollowsAFailover(t *testing.T) {
 		t.Skip("a multi-process test")
 	}
 	url := storetest.FreshSchema(t)
-	simProc := startEvara(t, nil, "sim", "--addr", "127.0.0.1:0", "--channels", "12", "--period", "1s", "--history", "5", "--seed", "31")
-	simURL, _ := simProc.waitFor(t, "simulator serving", 10*time.Second)["url"].(string)
+	simURL := startSim(t, "--channels", "12", "--period", "1s", "--history", "5", "--seed", "31")
 	nodes := provision(t, pgOpener(t, url), simURL, time.Second)
 
 	members, addrs, httpURL := startMembers(t, 3, url, simURL)

@@ -103,10 +103,15 @@ func (h *hookReceiver) serve(w http.ResponseWriter, r *http.Request) {
 func (h *hookReceiver) deliveries(keep func(hookDelivery) bool) []hookDelivery {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var out []hookDelivery
-	for _, d := range h.got {
-		if keep(d) {
-			out = append(out, d)
+	return filter(h.got, keep)
+}
+
+// filter returns the items keep accepts, in order (a new slice).
+func filter[T any](items []T, keep func(T) bool) []T {
+	var out []T
+	for _, it := range items {
+		if keep(it) {
+			out = append(out, it)
 		}
 	}
 	return out
@@ -199,13 +204,7 @@ func collectAlerts(c *wsClient) *alertLog {
 func (l *alertLog) matching(keep func(wsAlertEvent) bool) []wsAlertEvent {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var out []wsAlertEvent
-	for _, ev := range l.events {
-		if keep(ev) {
-			out = append(out, ev)
-		}
-	}
-	return out
+	return filter(l.events, keep)
 }
 
 // alertsOf lists a node's alerts through the API.
@@ -290,13 +289,7 @@ func (e *apiEnv) createRule(t *testing.T, node telemetry.NodeID, condition strin
 }
 
 func ofKind(kind string, alerts []alertFrame) []alertFrame {
-	var out []alertFrame
-	for _, a := range alerts {
-		if a.Kind == kind {
-			out = append(out, a)
-		}
-	}
-	return out
+	return filter(alerts, func(a alertFrame) bool { return a.Kind == kind })
 }
 
 // TestAlertRuleLifecycle: a critical rule on the level. Crossing opens

@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/fasthttp/websocket"
@@ -16,16 +17,18 @@ import (
 	"github.com/evaratech/evara/internal/telemetry"
 )
 
-// conn is one WebSocket connection. The fields under "read loop" belong to
-// the goroutine running serve; those under "writer" to the writer, which
-// runs only while there is something to write (see writer.go), one at a
-// time; the rest is shared through the outbox, atomics and closeReq.
+// conn is one WebSocket connection. The fields under "read side" belong to
+// whichever goroutine reads the connection (one at a time, see read.go);
+// those under "writer" to the writer, which runs only while there is
+// something to write (see writer.go), one at a time; the rest is shared
+// through the outbox, atomics, closeReq and rmu.
 type conn struct {
-	s   *Server
-	ws  *websocket.Conn
-	raw net.Conn // the TCP connection under fasthttp's hijack wrapper
-	id  uint64
-	out *outbox
+	s        *Server
+	ws       *websocket.Conn
+	raw      net.Conn // the TCP connection under fasthttp's hijack wrapper
+	id       uint64
+	out      *outbox
+	detached bool // ours to close (Attach)
 
 	closeOnce  sync.Once
 	closeReq   chan struct{} // closed by requestClose
@@ -40,45 +43,68 @@ type conn struct {
 	pingDue    atomic.Bool
 	pingTimer  *time.Timer // sets pingDue; the writer arms it again, and stops it when it finishes
 
-	// dlMu orders read deadlines: once the writer has sent our close frame
-	// and set the final one, the read loop may not clear it.
-	dlMu    sync.Mutex
-	dlFinal bool
+	// rmu hands reading over between the goroutines that take turns at it
+	// (read.go): reading is true while one of them reads (or sets up), cut
+	// once the TCP connection is closed; whoever sees both false ends the
+	// connection.
+	rmu     sync.Mutex
+	reading bool
+	cutDone bool
+	polled  bool            // the poller tells when to read
+	rc      syscall.RawConn // raw's, for the poller
+	endOnce sync.Once
 
-	// read loop
-	ident   Identity
-	session Session
-	topics  map[string]topicKind
-	limiter *rate.Limiter
-	bad     int
+	// read side
+	frames    frameReader
+	phase     readPhase
+	broken    bool        // the client broke the protocol: what it sends is ignored
+	authTimer *time.Timer // while phase is phaseAuth
+	ident     Identity
+	session   Session
+	topics    map[string]topicKind
+	limiter   *rate.Limiter
+	bad       int
 }
 
-// serve runs one connection: it runs the read loop and, whatever happens,
-// waits for the writer and closes the session before returning. The
-// caller closes the TCP connection after it.
-func (s *Server) serve(wc *websocket.Conn, token string) {
+// serve runs one connection: it authenticates with the upgrade's token
+// (if any), opens the session and then reads the client's messages —
+// after Attach on Linux by handing the connection to the poller and
+// returning (no goroutine waits for an idle client), otherwise by reading
+// in this goroutine until the connection ends. Either way end runs once,
+// last, when reading is over. detached: the connection is ours to close
+// (fasthttp let go of it, Attach); otherwise fasthttp closes it when
+// serve returns.
+func (s *Server) serve(wc *websocket.Conn, token string, detached bool) {
 	c := &conn{s: s, ws: wc, raw: unwrap(wc.NetConn()), closeReq: make(chan struct{}),
-		writerDone: make(chan struct{}),
-		limiter:    rate.NewLimiter(rate.Limit(s.opts.MessageRate), s.opts.MessageBurst)}
+		writerDone: make(chan struct{}), detached: detached, reading: true,
+		limiter: rate.NewLimiter(rate.Limit(s.opts.MessageRate), s.opts.MessageBurst)}
 	c.id = s.nextID.Add(1)
+	c.frames.limit = s.opts.MaxMessageSize
 	c.out = newOutbox(s.opts.OutboxLimit, &s.stats.dropped, c.kick)
 	if !s.add(c) { // Shutdown began between the upgrade and now
 		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseShutdown, "server shutting down, reconnect"),
 			time.Now().Add(closeGrace))
+		if detached {
+			_ = wc.NetConn().Close()
+		}
 		return
 	}
-	defer s.remove(c)
 	s.stats.connections.Add(1)
-	defer s.stats.connections.Add(-1)
 
 	// Armed after the assignment, so the writer the timer starts sees it.
 	c.pingTimer = time.AfterFunc(time.Hour, c.ping)
 	c.pingTimer.Reset(s.opts.PingInterval)
-	closing := c.run(token)
-	if closing {
-		c.drain()
+	if !c.start(token) {
+		c.end()
+		return
 	}
-	c.finish(closing)
+	if detached {
+		if p := s.poller(); p != nil && c.handToPoller(p) {
+			return
+		}
+	}
+	c.readBlocking(wc.NetConn())
+	c.end()
 }
 
 // logger logs with the connection's id. Made when needed: a logger per
@@ -94,64 +120,63 @@ func unwrap(nc net.Conn) net.Conn {
 	return nc
 }
 
-// run authenticates, opens the session and reads until the connection
-// ends. It reports whether it chose to close (so a close frame of ours is
-// on its way and the client's answer should be awaited).
-func (c *conn) run(token string) (closing bool) {
+// start authenticates with the upgrade's token and opens the session, or
+// without one arms the auth timeout and leaves authentication to the
+// first message. It reports false when the connection is over (a close
+// frame of ours may be on its way).
+func (c *conn) start(token string) (ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
-			c.logger().Error("websocket connection panicked", "where", "read loop", "panic", r)
-			c.requestClose(closeInternal, "internal error")
-			closing = true
+			c.panicked("opening", r)
+			ok = false
 		}
 	}()
-	c.ws.SetReadLimit(c.s.opts.MaxMessageSize)
+	if token == "" {
+		c.phase = phaseAuth
+		c.authTimer = time.AfterFunc(c.s.opts.AuthTimeout, func() {
+			c.requestClose(CloseAuthTimeout, "authentication timeout")
+		})
+		return true
+	}
 	var opened bool
-	offStack(func() { opened, closing = c.open(token) })
+	offStack(func() { opened = c.open(token) })
 	if !opened {
-		return closing
+		c.phase = phaseClosing
 	}
-	for {
-		_, data, err := c.ws.ReadMessage()
-		if err != nil {
-			return false // gone, closed, too big (the library sent 1009) or our deadline
-		}
-		c.alive()
-		if !c.limiter.Allow() {
-			c.requestClose(CloseTooMany, "too many messages")
-			return true
-		}
-		var goOn bool
-		offStack(func() { goOn = c.handle(data) })
-		if !goOn {
-			return true
-		}
-	}
+	return opened
 }
 
-// open authenticates and opens the session; it reports whether it did,
-// and if not whether it chose to close.
-func (c *conn) open(token string) (opened, closing bool) {
-	if ok, closing := c.authenticate(token); !ok {
-		return false, closing
+// open authenticates and opens the session; it reports whether it did
+// (else it has asked to close).
+func (c *conn) open(token string) bool {
+	ctx, cancel := context.WithTimeout(c.s.base, c.s.opts.AuthTimeout)
+	defer cancel()
+	id, err := c.s.opts.Auth(ctx, token)
+	if err != nil {
+		c.requestClose(CloseUnauthorized, "unauthorized")
+		return false
 	}
+	c.ident = id
+	c.topics = map[string]topicKind{}
 	sess, err := c.s.opts.Sessions.Open(c.ident, c.out)
 	if err != nil {
 		c.logger().Warn("websocket session not opened", "user_id", c.ident.UserID, "err", err)
 		c.requestClose(closeTryLater, "sessions unavailable, reconnect later")
-		return false, true
+		return false
 	}
 	c.session = sess
-	return true, false
+	c.phase = phaseOpen
+	return true
 }
 
 // offStack runs f on a goroutine of its own and waits for it; a panic in f
-// goes on in the caller. The read loop handles messages this way so that
-// its own stack stays as small as waiting for the next message needs: a
-// goroutine's stack grows to its deepest call (JSON, the store, the
-// session) and shrinks only at a garbage collection, by half, when mostly
-// unused, so every idle connection would keep the stack its deepest
-// message needed. f's stack is freed when it returns.
+// goes on in the caller. A connection that reads in a goroutine of its own
+// handles messages this way so that the goroutine's stack stays as small
+// as waiting for the next message needs: a goroutine's stack grows to its
+// deepest call (JSON, the store, the session) and shrinks only at a
+// garbage collection, by half, when mostly unused, so every idle
+// connection would keep the stack its deepest message needed. f's stack is
+// freed when it returns.
 func offStack(f func()) {
 	var p any
 	done := make(chan struct{})
@@ -172,38 +197,19 @@ func (c *conn) alive() {
 	c.unanswered.Store(0)
 }
 
-// authenticate verifies the upgrade's token, or else the first message's.
-func (c *conn) authenticate(token string) (ok, closing bool) {
-	if token == "" {
-		c.readDeadline(time.Now().Add(c.s.opts.AuthTimeout), false)
-		_, data, err := c.ws.ReadMessage()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				c.requestClose(CloseAuthTimeout, "authentication timeout")
-				return false, true
-			}
-			return false, false
-		}
-		c.alive()
-		var m clientMessage
-		if json.Unmarshal(data, &m) != nil || m.Type != "auth" || m.Token == "" {
-			c.requestClose(CloseUnauthorized, "authenticate first")
-			return false, true
-		}
-		token = m.Token
-		c.readDeadline(time.Time{}, false)
+// authMessage authenticates with the first message, which must be
+// {"type":"auth","token":…}, and opens the session; false: the connection
+// is closing.
+func (c *conn) authMessage(data []byte) bool {
+	if !c.authTimer.Stop() {
+		return false // too late: the timeout asked to close
 	}
-	ctx, cancel := context.WithTimeout(c.s.base, c.s.opts.AuthTimeout)
-	defer cancel()
-	id, err := c.s.opts.Auth(ctx, token)
-	if err != nil {
-		c.requestClose(CloseUnauthorized, "unauthorized")
-		return false, true
+	var m clientMessage
+	if json.Unmarshal(data, &m) != nil || m.Type != "auth" || m.Token == "" {
+		c.requestClose(CloseUnauthorized, "authenticate first")
+		return false
 	}
-	c.ident = id
-	c.topics = map[string]topicKind{}
-	return true, false
+	return c.open(m.Token)
 }
 
 // handle answers one client message; false ends the connection.
@@ -346,51 +352,4 @@ func (c *conn) requestClose(code int, text string) {
 		close(c.closeReq)
 	})
 	c.kick()
-}
-
-// drain reads (and ignores) until the client answers our close frame or
-// the writer's deadline passes.
-func (c *conn) drain() {
-	for {
-		if _, _, err := c.ws.NextReader(); err != nil {
-			return
-		}
-	}
-}
-
-// readDeadline sets the read deadline unless the final one is set.
-func (c *conn) readDeadline(t time.Time, final bool) {
-	c.dlMu.Lock()
-	defer c.dlMu.Unlock()
-	if c.dlFinal {
-		return
-	}
-	c.dlFinal = final
-	_ = c.ws.SetReadDeadline(t)
-}
-
-// cut closes the TCP connection: blocked reads and writes fail at once.
-func (c *conn) cut() { _ = c.raw.Close() }
-
-// finish stops the writer, waits for it and closes the session. When the
-// read loop chose to close, the writer is sending our close frame: it is
-// left to finish (within WriteTimeout) before the TCP connection is cut.
-func (c *conn) finish(closing bool) {
-	defer func() {
-		if r := recover(); r != nil {
-			c.logger().Error("websocket connection panicked", "where", "closing the session", "panic", r)
-		}
-	}()
-	c.requestClose(0, "")
-	if closing {
-		<-c.writerDone
-	}
-	c.cut()
-	<-c.writerDone
-	for _, kind := range c.topics {
-		c.s.stats.topics[kind].Add(-1)
-	}
-	if c.session != nil {
-		c.session.Close()
-	}
 }

@@ -29,10 +29,10 @@ func goroutinesRunning(fn string) int {
 	return n
 }
 
-// An idle connection holds one goroutine, its read loop: the writer runs
-// only while there is something to write, and comes back for the next
-// event.
-func TestIdleConnectionHoldsOneGoroutine(t *testing.T) {
+// An idle connection holds no goroutine: the poller (one for all) reports
+// what clients send, and the writer runs only while there is something to
+// write, and comes back for the next event.
+func TestIdleConnectionHoldsNoGoroutine(t *testing.T) {
 	h := newHarness(t, Options{}, 0)
 	const n = 20
 	clients := make([]*client, n)
@@ -40,9 +40,10 @@ func TestIdleConnectionHoldsOneGoroutine(t *testing.T) {
 		clients[i] = h.connect(t, "ann")
 		clients[i].subscribe("node:n1")
 	}
-	eventually(t, "one goroutine per idle connection, no writer", func() bool {
-		return ourGoroutines() == n && goroutinesRunning("api/ws.(*conn).writeLoop") == 0
-	})
+	idle := func() bool {
+		return ourGoroutines() == 0 && goroutinesRunning("api/ws.(*poller).run") == 1
+	}
+	eventually(t, "no goroutine per idle connection, one poller", idle)
 	for entry := int64(1); entry <= 3; entry++ {
 		h.sessions.push(telemetryEvent("n1", entry))
 		for _, cl := range clients {
@@ -51,9 +52,10 @@ func TestIdleConnectionHoldsOneGoroutine(t *testing.T) {
 			}
 		}
 	}
-	eventually(t, "the writers gone again", func() bool {
-		return ourGoroutines() == n && goroutinesRunning("api/ws.(*conn).writeLoop") == 0
-	})
+	eventually(t, "the writers gone again", idle)
+	for _, cl := range clients { // and they still read
+		cl.subscribe("node:n2")
+	}
 }
 
 // Without Attach, a connection runs in fasthttp's hijack goroutine; it

@@ -124,7 +124,7 @@ func (o Options) withDefaults() Options {
 const (
 	readBufferSize  = 512
 	writeBufferSize = 2048
-	// closeGrace is how long the read loop waits for the client's answer
+	// closeGrace is how long a connection waits for the client's answer
 	// to our close frame.
 	closeGrace = time.Second
 	// localStatus carries the status of a refused handshake from the
@@ -147,8 +147,11 @@ type Server struct {
 	mu      sync.Mutex
 	closing bool
 	conns   map[*conn]struct{}
-	wg      sync.WaitGroup // one per registered connection's read loop
+	wg      sync.WaitGroup // one per registered connection, until it ends
 	nextID  atomic.Uint64
+
+	pollOnce sync.Once
+	poll     *poller // nil until a connection can use it, or where there is none
 }
 
 // New builds a Server. It panics when a required option is missing.
@@ -213,13 +216,10 @@ func (s *Server) Handler() fiber.Handler {
 		detached := c.App().Server().KeepHijackedConns
 		err := s.upgrader.Upgrade(c.Context(), func(wc *websocket.Conn) {
 			if !detached {
-				s.serve(wc, token) // fasthttp closes the TCP connection after it
+				s.serve(wc, token, false) // fasthttp closes the TCP connection after it
 				return
 			}
-			go func() {
-				s.serve(wc, token)
-				_ = wc.NetConn().Close() // ours to close: fasthttp let go of it
-			}()
+			go s.serve(wc, token, true)
 		})
 		if err != nil {
 			status, _ := c.Context().UserValue(localStatus).(int)
@@ -327,6 +327,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.wg.Wait()
 		close(done)
 	}()
+	defer s.closePoller()
 	select {
 	case <-done:
 		return nil
@@ -337,6 +338,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	<-done
 	return errors.Join(errors.New("ws: connections still open at the shutdown deadline"), ctx.Err())
+}
+
+// closePoller stops the poller, once every connection has ended.
+func (s *Server) closePoller() {
+	s.pollOnce.Do(func() {}) // none is made from now on
+	if s.poll != nil {
+		s.poll.close()
+	}
 }
 
 // Close codes of this package (see the package doc).

@@ -192,10 +192,10 @@ func (c *conn) write(b []byte) bool {
 
 // sendClose writes the close frame requested (after the control messages
 // still waiting, such as the error that explains it), then gives the
-// client closeGrace to answer before the read loop gives up.
+// client closeGrace to answer before the TCP connection is cut.
 func (c *conn) sendClose() {
 	if c.closeCode == 0 {
-		return // the read loop ended: the client is gone or closed first
+		return // reading ended: the client is gone or closed first
 	}
 	if c.closeCode != CloseSlowConsumer {
 		control, _, replayed, _ := c.out.takeControl()
@@ -214,5 +214,5 @@ func (c *conn) sendClose() {
 		c.cut()
 		return
 	}
-	c.readDeadline(time.Now().Add(closeGrace), true)
+	time.AfterFunc(closeGrace, c.cut)
 }

@@ -1,8 +1,8 @@
 // Package ws owns the dashboard's WebSocket transport (SPEC §8): the
-// upgrade at GET /api/v1/ws/ws, the auth handshake, one read loop per
-// connection and ONE writer at a time (running only while there is
-// something to write), a bounded coalescing outbox, the heartbeat and the
-// close codes. What a connection subscribes to is not
+// upgrade at GET /api/v1/ws/ws, the auth handshake, the client's frames
+// (read when the client has sent something: no goroutine waits for an idle
+// client), ONE writer at a time (running only while there is something to
+// write), a bounded coalescing outbox, the heartbeat and the close codes. What a connection subscribes to is not
 // its business: it asks Resolve which nodes a topic names (and whether the
 // caller may see them), and hands them to a Session (an actor in
 // internal/app) that delivers the nodes' events back through the Sink.
@@ -63,7 +63,7 @@
 // other events (alerts, provisioning). So its memory is bounded by
 // (#subscribed nodes × 2 + OutboxLimit) events, whatever the client does,
 // plus while it is written one replay of at most ReplayLimit events (the
-// read loop waits for it before reading the client's next message).
+// connection reads the client's next message only after it).
 // An idle connection's writer sends an event at once. What arrives while
 // it writes is coalesced and goes out, when that write is done, as one
 // BATCH_STATUS_UPDATE (or as itself when it is one event): an event waits
@@ -78,7 +78,9 @@
 //
 // # Close codes
 //
-//	1009  message too big (sent by the WebSocket library)
+//	1002  protocol error: an unmasked, reserved, oversized control or misordered frame
+//	1007  a text message that is not UTF-8
+//	1009  message too big (over MaxMessageSize; refused from the frame's header)
 //	1011  internal error: a panic in this connection's code (logged with conn_id); reconnect
 //	1013  sessions unavailable (the live-data layer refused to open one); reconnect later
 //	4000  server shutting down; reconnect (to another replica)
@@ -93,20 +95,28 @@
 //
 // # Concurrency
 //
-// Per connection: one goroutine runs the read loop (after Attach, one of
-// ours; else fasthttp's hijack goroutine); it hands each client message,
-// and the authentication, to a short-lived goroutine and waits for it
-// (Authenticate, Resolve, Replay and the Session are called there), so
-// that its own stack stays as small as waiting for the next message needs.
+// Reading: after Attach on Linux, one epoll instance per Server (itself
+// waited for through Go's netpoller, so it holds no thread) reports a
+// connection whose client sent something, once, and a short-lived
+// goroutine reads what there is, parses the frames (frames.go) and handles
+// the messages (Authenticate, Resolve, Replay and the Session are called
+// there), then re-arms the report. So an idle connection holds no
+// goroutine and no read buffer: only a frame cut by the network is kept
+// between reads. Without Attach (or where there is no epoll) each
+// connection reads in a goroutine for its life (fasthttp's hijack
+// goroutine without Attach) and hands each message to a short-lived
+// goroutine, so that its own stack stays as small as waiting needs.
+//
 // The writer writes every data frame and every close frame of ours; it
 // runs only while there is something to write (it is started when
-// something is queued or a ping is due, and exits when
-// nothing is left), so an idle connection holds one goroutine. At most
-// one writer of a connection runs at a time. The WebSocket library writes
-// its own control frames (pong, close replies, 1009) through
-// WriteControl, which is safe alongside the writer. Sink.Deliver only
-// takes the outbox's mutex and never blocks. A panic in a connection's
-// goroutines is recovered, logged and closes that connection only.
+// something is queued or a ping is due, and exits when nothing is left).
+// At most one writer of a connection runs at a time. Pongs to protocol
+// pings and the answer to a client's close frame go through WriteControl,
+// which is safe alongside the writer. Sink.Deliver only takes the outbox's
+// mutex and never blocks. A panic in a connection's goroutines is
+// recovered, logged and closes that connection only. Auth timeouts and the
+// wait for the client's answer to our close frame are timers, not read
+// deadlines.
 //
 // A telemetry event delivered to many connections is encoded once: the
 // Server keeps the encoding of each node's newest reading and the writers

@@ -134,7 +134,7 @@ func (o *outbox) pushLocked(q queued) {
 
 // startReplay queues events to be written before the coalesced ones and
 // returns a channel closed once they are written (or dropped because the
-// connection ends). The read loop waits on it, so there is at most one
+// connection ends). The reading goroutine waits on it, so there is at most one
 // replay per connection and a client cannot pile them up.
 func (o *outbox) startReplay(events []telemetry.LiveEvent) <-chan struct{} {
 	done := make(chan struct{})

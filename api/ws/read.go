@@ -148,7 +148,7 @@ func (c *conn) readBlocking(nc net.Conn) {
 func (c *conn) guard(read func() bool) (more bool) {
 	defer func() {
 		if r := recover(); r != nil {
-			c.panicked("read loop", r)
+			c.panicked("reading", r)
 			more = false
 		}
 	}()

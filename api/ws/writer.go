@@ -12,13 +12,13 @@ import (
 
 // The writer: every data frame and every close frame of ours goes through
 // it. It runs only while there is something to write, so an idle
-// connection holds no goroutine of its own besides its read loop: kick
+// connection holds no writer goroutine: kick
 // starts it unless it runs, and it exits once it has found nothing new to
 // do. Writers of a connection never overlap, so the "writer" fields of conn
 // need no lock. It finishes for good after sending the close frame asked
 // for, or when a write fails (it then cuts the TCP connection, so the read
 // loop ends too); on its way out it empties the outbox and releases a
-// replay the read loop waits for.
+// replay the reading goroutine waits for.
 
 // kick asks for a writer. kicks counts the requests since the running
 // writer (if any) last looked: the one that takes it from 0 starts a

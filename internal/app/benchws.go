@@ -9,12 +9,16 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -30,6 +34,13 @@ import (
 // events delivered per second, the delay from the device actor's `ts` to
 // receipt here (same machine, same clock), and — from the member's own
 // /metrics — its heap and resident memory per session and its CPU.
+//
+// Speeds are reported against a ceiling measured in the same run, never
+// as absolute times across runs: once the sessions have closed, it
+// measures the CPU this machine's TCP loopback takes to carry a frame of
+// the size the sessions received (measureLoopbackFloor), and gives the
+// member's and the load generator's CPU per delivered event as a multiple
+// of it.
 func benchWS(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	b := cfg.BenchWS
 	client := &http.Client{Timeout: 30 * time.Second}
@@ -87,6 +98,7 @@ func benchWS(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		return err
 	}
 	rec.reset()
+	cpuStart, cpuErr := processCPU()
 	start := time.Now()
 	select {
 	case <-ctx.Done():
@@ -94,15 +106,21 @@ func benchWS(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	}
 	elapsed := time.Since(start)
 	snap := rec.snapshot()
+	cpuEnd, cpuEndErr := processCPU()
 	after, scrapeErr := scrapeProcess(ctx, client, b.URL)
 	stop()
 	wg.Wait()
-	if scrapeErr != nil {
-		return scrapeErr
+	if err := errors.Join(cpuErr, cpuEndErr, scrapeErr); err != nil {
+		return err
+	}
+	// The sessions are closed: their descriptors are free for the floor.
+	floor, err := measureLoopbackFloor(ctx, floorConns(b.Sessions), snap.meanFrameBytes(), floorFrames)
+	if err != nil {
+		return err
 	}
 	return writeBenchWS(stdout, benchReport{
 		cfg: b, devices: len(devices), ramp: ramp, elapsed: elapsed, snap: snap, ready: rec.ready.Load(), failed: rec.failed.Load(), closed: rec.closed.Load(),
-		before: before, loaded: loaded, after: after,
+		before: before, loaded: loaded, after: after, generatorCPU: cpuEnd - cpuStart, floor: floor,
 	})
 }
 
@@ -152,9 +170,12 @@ func benchDevices(ctx context.Context, client *http.Client, b config.BenchWSCmd)
 // of 1 ms buckets up to a minute: constant memory however long it runs,
 // and atomic counters, so that thousands of client goroutines recording
 // do not queue on one lock (the load generator shares the member's CPU).
+// Frames are counted apart from events: the member may batch several
+// events in one frame, and the loopback floor is a cost per frame.
 type benchRecorder struct {
 	ready, failed, closed atomic.Int64
 	events                atomic.Int64
+	frames, frameBytes    atomic.Int64 // every frame received, pings included
 	hist                  [histBuckets]atomic.Int64
 	max                   atomic.Int64
 }
@@ -163,8 +184,28 @@ type benchRecorder struct {
 const histBuckets = 60_001
 
 type benchSnapshot struct {
-	events        int64
-	p50, p99, max int64 // ms
+	events             int64
+	frames, frameBytes int64
+	p50, p99, max      int64 // ms
+}
+
+// meanFrameBytes is the average size of the frames received, or
+// fallbackFrameBytes when none was.
+func (s benchSnapshot) meanFrameBytes() int {
+	if s.frames == 0 {
+		return fallbackFrameBytes
+	}
+	return int(max(1, s.frameBytes/s.frames))
+}
+
+// fallbackFrameBytes is the floor's frame size when the sessions received
+// nothing to measure: about one TELEMETRY_UPDATE with a few metrics.
+const fallbackFrameBytes = 256
+
+// received counts one frame of size bytes.
+func (r *benchRecorder) received(size int) {
+	r.frames.Add(1)
+	r.frameBytes.Add(int64(size))
 }
 
 func (r *benchRecorder) observe(delayMs int64) {
@@ -187,6 +228,8 @@ func (r *benchRecorder) reset() {
 	}
 	r.max.Store(0)
 	r.events.Store(0)
+	r.frames.Store(0)
+	r.frameBytes.Store(0)
 }
 
 func (r *benchRecorder) snapshot() benchSnapshot {
@@ -205,7 +248,8 @@ func (r *benchRecorder) snapshot() benchSnapshot {
 		}
 		return 0
 	}
-	return benchSnapshot{events: r.events.Load(), p50: quantile(0.50), p99: quantile(0.99), max: r.max.Load()}
+	return benchSnapshot{events: r.events.Load(), frames: r.frames.Load(), frameBytes: r.frameBytes.Load(),
+		p50: quantile(0.50), p99: quantile(0.99), max: r.max.Load()}
 }
 
 // session is one client: connect, follow its topics, record every
@@ -243,6 +287,7 @@ func (r *benchRecorder) session(ctx context.Context, wsURL, token string, topics
 			return
 		}
 		now := time.Now().UnixMilli()
+		r.received(len(raw))
 		if bytes.HasPrefix(raw, pingPrefix) {
 			// The member closes a session that misses two pings; a failed
 			// write shows up as the next Read's error.
@@ -357,6 +402,11 @@ type benchReport struct {
 	snap                  benchSnapshot
 	ready, failed, closed int64
 	before, loaded, after processFigures
+	// generatorCPU is this process's CPU over the measured window. When the
+	// member runs in this process too (TestBenchWS), it and the member's
+	// figure count the same CPU.
+	generatorCPU time.Duration
+	floor        loopbackFloor
 }
 
 func writeBenchWS(w io.Writer, r benchReport) error {
@@ -380,10 +430,207 @@ func writeBenchWS(w io.Writer, r benchReport) error {
 		{"member goroutines per session", fmt.Sprintf("%.2f", (r.loaded.goroutines-r.before.goroutines)/n)},
 		{"member CPU while measured", fmt.Sprintf("%.0f %% of one core", 100*(r.after.cpuSeconds-r.loaded.cpuSeconds)/r.elapsed.Seconds())},
 	}
+	rows = append(rows, r.floorRows()...)
 	for _, row := range rows {
 		if _, err := fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1]); err != nil {
 			return err
 		}
 	}
 	return tw.Flush()
+}
+
+// floorRows compare the run with the loopback floor: the frames that
+// carried the events, the floor itself, the CPU the member and the load
+// generator spent per delivered event as a multiple of it, and the cores
+// the floor alone needs at this run's load.
+func (r benchReport) floorRows() [][2]string {
+	secs := r.elapsed.Seconds()
+	events, frames := float64(r.snap.events), float64(r.snap.frames)
+	floor := r.floor.microsPerFrame()
+	rows := [][2]string{
+		{"frames received", fmt.Sprintf("%d (%.0f/s), %d bytes on average, %s events per frame",
+			r.snap.frames, frames/secs, r.snap.meanFrameBytes(), figures(events/max(frames, 1)))},
+		{"loopback floor", fmt.Sprintf("%s µs CPU per frame written and read, %d connections (at most %d: the process's descriptors), %d-byte frames, %d frames",
+			figures(floor), r.floor.conns, maxFloorConns, r.floor.frameBytes, r.floor.frames)},
+	}
+	if r.snap.events == 0 {
+		return append(rows, [2]string{"CPU per delivered event", "no event delivered"})
+	}
+	member := (r.after.cpuSeconds - r.loaded.cpuSeconds) * 1e6 / events
+	generator := r.generatorCPU.Seconds() * 1e6 / events
+	return append(rows,
+		[2]string{"CPU per delivered event", fmt.Sprintf("member %s µs + load generator %s µs = %s × the floor",
+			figures(member), figures(generator), figures((member+generator)/floor))},
+		// The run's load is the devices' readings/s × their subscribers
+		// (sessions × topics × one device's readings/s): what the sessions
+		// received. As one frame per event it is what the floor is for; the
+		// frames actually received (fewer when the member batches) follow.
+		[2]string{"the floor alone at this load", fmt.Sprintf("%s events/s as one frame each need %s cores (the %s frames/s received, %s); this machine has %d",
+			figures(events/secs), figures(events/secs*floor/1e6), figures(frames/secs), figures(frames/secs*floor/1e6), runtime.NumCPU())},
+	)
+}
+
+// figures formats v with two significant figures and no exponent, so that
+// small figures (a few cores' thousandths in a short test) stay readable
+// and nonzero.
+func figures(v float64) string {
+	if v == 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	decimals := max(0, 1-int(math.Floor(math.Log10(math.Abs(v)))))
+	return strconv.FormatFloat(v, 'f', decimals, 64)
+}
+
+// The loopback floor: what this machine's TCP loopback costs per frame,
+// measured in this process. It is the ceiling the member's delivery is
+// held against: a small write on loopback costs the sender's syscall the
+// receiver's TCP work too, so it is several µs of CPU before any
+// application work, and the member shares the machine's cores with it.
+const (
+	// maxFloorConns bounds the floor's connections: each takes two
+	// descriptors in this process, whose limit may be 20,000.
+	maxFloorConns = 5000
+	// floorFrames is enough writes for a stable figure (about 3 s of CPU at
+	// 15 µs a frame).
+	floorFrames = 200_000
+	// floorTimeout bounds the measurement if the readers stop reading.
+	floorTimeout = 2 * time.Minute
+	// floorReadBuffer is each reader's buffer, reused for every read.
+	floorReadBuffer = 4096
+)
+
+// floorConns is the number of connections for sessions sessions.
+func floorConns(sessions int) int { return max(1, min(sessions, maxFloorConns)) }
+
+// loopbackFloor is the floor's measurement.
+type loopbackFloor struct {
+	conns, frameBytes, frames int
+	cpu                       time.Duration // this process's, user and system
+}
+
+func (f loopbackFloor) microsPerFrame() float64 {
+	return f.cpu.Seconds() * 1e6 / float64(max(f.frames, 1))
+}
+
+// measureLoopbackFloor opens conns connected TCP pairs on 127.0.0.1, starts
+// one reader goroutine per client side (as the load generator's sessions
+// read), writes frames frames of frameBytes bytes to the server sides in
+// turn, and returns the process's CPU from the first write until the
+// readers have read every byte. Everything it opens is closed, and every
+// goroutine it starts has returned, when it returns.
+func measureLoopbackFloor(ctx context.Context, conns, frameBytes, frames int) (loopbackFloor, error) {
+	ctx, cancel := context.WithTimeout(ctx, floorTimeout)
+	defer cancel()
+	pairs, err := dialPairs(ctx, conns)
+	if err != nil {
+		return loopbackFloor{}, fmt.Errorf("bench ws: loopback floor: %w", err)
+	}
+	// The end of ctx — the caller's, the timeout or this function's return
+	// — closes the connections, which ends the reads and a blocked write.
+	var readers, closer sync.WaitGroup
+	closer.Go(func() { <-ctx.Done(); pairs.close() })
+	defer func() {
+		cancel()
+		closer.Wait()
+		readers.Wait()
+	}()
+
+	readErrs := make([]error, conns)
+	for i, c := range pairs.clients {
+		// Frame i goes to connection i % conns.
+		want := int64(frameBytes) * int64(frames/conns+boolInt(i < frames%conns))
+		readers.Go(func() { readErrs[i] = readAll(c, want) })
+	}
+	start, err := processCPU()
+	if err != nil {
+		return loopbackFloor{}, err
+	}
+	frame := bytes.Repeat([]byte{'x'}, frameBytes)
+	for i := range frames {
+		if _, err := pairs.servers[i%conns].Write(frame); err != nil {
+			return loopbackFloor{}, fmt.Errorf("bench ws: loopback floor: %w", errors.Join(ctx.Err(), err))
+		}
+	}
+	// The reads are half the floor: the CPU is read when they are done.
+	readers.Wait()
+	if err := errors.Join(readErrs...); err != nil {
+		return loopbackFloor{}, fmt.Errorf("bench ws: loopback floor: %w", errors.Join(ctx.Err(), err))
+	}
+	end, err := processCPU()
+	if err != nil {
+		return loopbackFloor{}, err
+	}
+	return loopbackFloor{conns: conns, frameBytes: frameBytes, frames: frames, cpu: end - start}, nil
+}
+
+// readAll reads from c into one reused buffer until want bytes came.
+func readAll(c net.Conn, want int64) error {
+	buf := make([]byte, floorReadBuffer)
+	for got := int64(0); got < want; {
+		n, err := c.Read(buf)
+		got += int64(n)
+		if err != nil && got < want {
+			return err
+		}
+	}
+	return nil
+}
+
+// tcpPairs are the two ends of connected loopback TCP connections:
+// clients[i] is connected to servers[i].
+type tcpPairs struct {
+	clients, servers []net.Conn
+}
+
+// dialPairs connects n pairs one after another, so that the connection
+// accepted is the one just dialled. On error it closes what it opened.
+func dialPairs(ctx context.Context, n int) (*tcpPairs, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	defer ln.Close()
+	p := &tcpPairs{clients: make([]net.Conn, 0, n), servers: make([]net.Conn, 0, n)}
+	var d net.Dialer
+	for range n {
+		c, err := d.DialContext(ctx, "tcp", ln.Addr().String())
+		if err != nil {
+			p.close()
+			return nil, err
+		}
+		p.clients = append(p.clients, c)
+		s, err := ln.Accept()
+		if err != nil {
+			p.close()
+			return nil, err
+		}
+		p.servers = append(p.servers, s)
+	}
+	return p, nil
+}
+
+// close closes every connection.
+func (p *tcpPairs) close() {
+	for _, c := range slices.Concat(p.clients, p.servers) {
+		_ = c.Close()
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// processCPU is this process's CPU time so far, user and system: on
+// loopback most of a frame's cost is system time (the write syscall does
+// the receiver's TCP work too).
+func processCPU() (time.Duration, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, fmt.Errorf("bench ws: getrusage: %w", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
 }

@@ -2,6 +2,9 @@ package app
 
 import (
 	"context"
+	"errors"
+	"math"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -12,7 +15,8 @@ import (
 )
 
 // TestBenchWS runs the load generator for a moment against the test stack:
-// every session connects, is fed, and the report has its figures.
+// every session connects, is fed, and the report has its figures, the
+// loopback floor and the CPU per event against it among them.
 func TestBenchWS(t *testing.T) {
 	e := newAPIEnv(t)
 	cfg, err := config.Load([]string{"bench", "ws", "--url", e.URL, "--sessions", "20", "--topics", "2", "--duration", "2s"},
@@ -44,6 +48,11 @@ func TestBenchWS(t *testing.T) {
 		regexp.MustCompile(`member memory per session\s+-?\d+\.\d KB`),
 		regexp.MustCompile(`member live memory per session\s+-?\d+\.\d KB: heap live at the last GC -?\d+\.\d KB \(\d+ → \d+ MB\), stacks -?\d+\.\d KB`),
 		regexp.MustCompile(`member CPU while measured\s+\d+ %`),
+		regexp.MustCompile(`frames received\s+[1-9]\d* \(` + positive + `/s\), [1-9]\d* bytes on average, ` + positive + ` events per frame`),
+		regexp.MustCompile(`loopback floor\s+` + positive + ` µs CPU per frame written and read, 20 connections \(at most 5000: the process's descriptors\), [1-9]\d*-byte frames, 200000 frames`),
+		regexp.MustCompile(`CPU per delivered event\s+member ` + positive + ` µs \+ load generator ` + positive + ` µs = ` + positive + ` × the floor`),
+		regexp.MustCompile(`the floor alone at this load\s+` + positive + ` events/s as one frame each need ` + positive + ` cores \(the ` +
+			positive + ` frames/s received, ` + positive + `\); this machine has [1-9]\d*`),
 	} {
 		if !want.MatchString(report) {
 			t.Errorf("the report lacks %s", want)
@@ -51,18 +60,92 @@ func TestBenchWS(t *testing.T) {
 	}
 }
 
+// positive matches a number greater than zero as the report writes it.
+const positive = `(?:[1-9]\d*(?:\.\d+)?|0\.\d*[1-9]\d*)`
+
 // TestBenchRecorderQuantiles: the histogram's p50, p99 and max, and reset.
 func TestBenchRecorderQuantiles(t *testing.T) {
 	var r benchRecorder
 	r.observe(5000) // while connecting: dropped by reset
+	r.received(999)
 	r.reset()
+	if got := r.snapshot().meanFrameBytes(); got != fallbackFrameBytes {
+		t.Errorf("no frame: mean frame %d bytes, want the fallback %d", got, fallbackFrameBytes)
+	}
 	for ms := int64(1); ms <= 100; ms++ {
 		r.observe(ms)
 	}
 	r.observe(-3)      // clock skew: counted as 0
 	r.observe(1 << 40) // beyond a minute: the last bucket
-	if got := r.snapshot(); got != (benchSnapshot{events: 102, p50: 50, p99: 100, max: histBuckets - 1}) {
-		t.Errorf("snapshot %+v", got)
+	r.received(100)
+	r.received(301)
+	want := benchSnapshot{events: 102, frames: 2, frameBytes: 401, p50: 50, p99: 100, max: histBuckets - 1}
+	if got := r.snapshot(); got != want {
+		t.Errorf("snapshot %+v, want %+v", got, want)
+	}
+	if got := r.snapshot().meanFrameBytes(); got != 200 {
+		t.Errorf("mean frame %d bytes, want 200", got)
+	}
+}
+
+// TestLoopbackFloor measures the floor over a few connections: it counts
+// every frame, spends some CPU on them, and leaves no connection open
+// (goleak in TestMain checks the goroutines).
+func TestLoopbackFloor(t *testing.T) {
+	const conns = 8
+	fds := openFiles(t)
+	// 20,001 frames: they do not divide evenly between the connections.
+	f, err := measureLoopbackFloor(context.Background(), conns, 300, 20_001)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.conns != conns || f.frameBytes != 300 || f.frames != 20_001 {
+		t.Errorf("floor %+v, want %d connections, 300-byte frames, 20001 frames", f, conns)
+	}
+	t.Logf("%.2f µs CPU per frame written and read", f.microsPerFrame())
+	if f.cpu <= 0 || f.microsPerFrame() <= 0 {
+		t.Errorf("floor %+v: no CPU measured", f)
+	}
+	// Other tests' leftovers may close descriptors meanwhile, not open a
+	// connection's worth.
+	if left := openFiles(t) - fds; left >= conns {
+		t.Errorf("%d more descriptors open after the floor than before", left)
+	}
+}
+
+// TestLoopbackFloorCancelled: the end of the context stops a floor that
+// would write for hours, with its error, and closes everything.
+func TestLoopbackFloorCancelled(t *testing.T) {
+	const conns = 8
+	fds := openFiles(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := measureLoopbackFloor(ctx, conns, 300, math.MaxInt32); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("got %v, want the context's deadline", err)
+	}
+	if left := openFiles(t) - fds; left >= conns {
+		t.Errorf("%d more descriptors open after the floor than before", left)
+	}
+}
+
+// openFiles counts this process's open descriptors.
+func openFiles(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	return len(fds)
+}
+
+// TestFigures: two significant figures, no exponent.
+func TestFigures(t *testing.T) {
+	for v, want := range map[float64]string{
+		0: "0", 15.04: "15", 1.5: "1.5", 0.000612: "0.00061", 123456: "123456", 2.96: "3.0", 0.099: "0.099",
+	} {
+		if got := figures(v); got != want {
+			t.Errorf("figures(%v) = %q, want %q", v, got, want)
+		}
 	}
 }
 

@@ -31,6 +31,9 @@ const (
 	// CatchUpWindow is how soon a device taken over from a member that
 	// left polls for the first time (Config.CatchUp), spread by its phase.
 	CatchUpWindow = 3 * time.Second
+	// DefaultSubscriberCheck is how often, by default, a device drops the
+	// local subscribers gone without unsubscribing (Config.SubscriberCheck).
+	DefaultSubscriberCheck = time.Minute
 )
 
 const (
@@ -90,6 +93,13 @@ type Config struct {
 	// limiter assigns one so that its devices spread evenly. nil: a hash
 	// of the node id.
 	Phase *time.Duration
+	// SubscriberCheck is the least time between two checks of the
+	// device's local subscribers against the actor system's process
+	// registry, which drop those gone without unsubscribing (local
+	// subscribers are not watched). The checks run on the poll ticks, so
+	// they are an interval apart at least: with the defaults, a minute.
+	// Default DefaultSubscriberCheck.
+	SubscriberCheck time.Duration
 }
 
 // Validate reports what makes the configuration unusable.
@@ -133,6 +143,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.SubscriberCheck <= 0 {
+		c.SubscriberCheck = DefaultSubscriberCheck
 	}
 	return c
 }

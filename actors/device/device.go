@@ -39,6 +39,9 @@ type device struct {
 	retryGen   uint64
 	notBefore  time.Time // real time before which the upstream asked not to be called (429)
 	started    time.Time // on the injected clock: the staleness baseline until an entry is seen
+	// subsChecked is the due time of the tick that last checked the local
+	// subscribers (checkSubscribers).
+	subsChecked time.Time
 
 	// Fetch pipeline: at most one of these is in progress at a time.
 	awaitingPermit bool                // a PermitRequest is unanswered
@@ -128,7 +131,7 @@ func (d *device) Receive(c actor.Context) {
 		d.subscribe(c, m)
 	case *msg.Unsubscribe:
 		d.unsubscribe(c, m.GetAddress(), m.GetId())
-	case *actor.Terminated: // a subscriber stopped
+	case *actor.Terminated: // a remote subscriber stopped, or its member is gone
 		d.unsubscribe(nil, m.Who.GetAddress(), m.Who.GetId())
 	case *GetStats:
 		c.Respond(d.snapshot())
@@ -244,6 +247,7 @@ func (d *device) onWarmed(m *warmed) {
 // fetch unless one is still under way, the breaker is open, or the
 // upstream asked to wait.
 func (d *device) onTick(c actor.Context) {
+	d.checkSubscribers()
 	d.due = d.due.Add(d.interval)
 	if late := time.Since(d.due); late >= 0 { // the actor was held up: skip the missed slots
 		d.due = d.due.Add((late/d.interval + 1) * d.interval)

@@ -211,13 +211,17 @@ func TestAReadKeyThatDoesNotOpenIsAFailure(t *testing.T) {
 }
 
 // TestSubscribersGetEventsAndAreDroppedWhenTheyStop: a subscriber gets the
-// current reading at once, then an event for every new reading; one that
-// stops is dropped; the rest are told when the device stops.
+// current reading at once, then an event for every new reading; a local
+// one that stops without unsubscribing (it is not watched) is dropped by
+// the next subscriber check, and the others keep getting events; they are
+// told when the device stops.
 func TestSubscribersGetEventsAndAreDroppedWhenTheyStop(t *testing.T) {
 	h := devicetest.NewHarness(t, sim.Options{Channels: 1, Period: time.Second, History: 5, Seed: 9}, fastWriter)
 	ch := h.Sim.Channels()[0]
 	node := h.Node(ch, time.Second, nil)
-	parent, pid := h.SpawnParent(h.Config(node))
+	cfg := h.Config(node)
+	cfg.SubscriberCheck = time.Nanosecond // on every tick
+	parent, pid := h.SpawnParent(cfg)
 	devicetest.Eventually(t, "the first fetch", func() bool { return h.DeviceStats(pid).LastEntryStored == 5 })
 
 	subscriber := func() (*actor.PID, chan any) {
@@ -233,24 +237,41 @@ func TestSubscribersGetEventsAndAreDroppedWhenTheyStop(t *testing.T) {
 		}
 		return sub, events
 	}
+	wantEntry := func(events chan any, id int64) {
+		t.Helper()
+		for {
+			select {
+			case e := <-events:
+				if _, ok := e.(*msg.StatusUpdate); ok {
+					continue
+				}
+				u, ok := e.(*msg.TelemetryUpdate)
+				if !ok || u.GetLatest().GetEntryId() != id || u.GetProducedUnixMs() == 0 {
+					t.Fatalf("event %+v, want a TelemetryUpdate of entry %d with its time", e, id)
+				}
+				return
+			case <-time.After(10 * time.Second):
+				t.Fatalf("no TelemetryUpdate of entry %d", id)
+			}
+		}
+	}
 	first, firstEvents := subscriber()
 	second, secondEvents := subscriber()
 	h.Clock.Advance(time.Second) // entry 6 arrives; the next poll fetches it
-	for _, events := range []chan any{firstEvents, secondEvents} {
-		select {
-		case e := <-events:
-			u, ok := e.(*msg.TelemetryUpdate)
-			if !ok || u.GetLatest().GetEntryId() != 6 || u.GetProducedUnixMs() == 0 {
-				t.Fatalf("event %+v, want a TelemetryUpdate of entry 6 with its time", e)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("no TelemetryUpdate")
-		}
-	}
+	wantEntry(firstEvents, 6)
+	wantEntry(secondEvents, 6)
+
+	// The first stops without a word: only the check finds out.
 	if err := h.System.Root.StopFuture(first).Wait(); err != nil {
 		t.Fatal(err)
 	}
 	devicetest.Eventually(t, "the stopped subscriber to be dropped", func() bool { return h.DeviceStats(pid).Subscribers == 1 })
+	if s := h.DeviceStats(pid); s.SubscribersGone != 1 {
+		t.Errorf("%d subscribers counted gone, want 1", s.SubscribersGone)
+	}
+	h.Clock.Advance(time.Second)
+	wantEntry(secondEvents, 7)
+
 	if err := h.System.Root.StopFuture(parent.Self).Wait(); err != nil { // stops the device
 		t.Fatal(err)
 	}

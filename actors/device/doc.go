@@ -16,8 +16,13 @@
 //	               *msg.StatusUpdate for every status change, *msg.AlertRaised
 //	               for every alert change (sent by the Notifier to
 //	               Notice.Followers) and *msg.SubscriptionEnded when the device
-//	               stops. It is watched: when it stops (or its member dies) it
-//	               is dropped.
+//	               stops (or restarts). A subscriber on another member is
+//	               watched: when it stops (or its member dies) it is dropped.
+//	               A local one is not: it must unsubscribe when it stops (a
+//	               session does); one gone without that is dropped by the
+//	               check of the local subscribers against the process
+//	               registry, on the first tick Config.SubscriberCheck
+//	               (default a minute) after the previous check.
 //	*msg.Unsubscribe
 //	*GetStats   (request)  → *Stats
 //	*writer.Stored         the writer's report: entries up to LastEntryID are durable

@@ -84,6 +84,10 @@ type Stats struct {
 	WriterBusy          int64     // Busy answers from the writer
 	MissedEntries       int64     // entries beyond ThingSpeak's 8000-entry window after a long gap
 	Subscribers         int       // PIDs receiving this device's events
+	// SubscribersGone counts the local subscribers dropped because they had
+	// stopped without unsubscribing (Config.SubscriberCheck): not 0 means
+	// a subscriber that does not clean up after itself.
+	SubscribersGone int64
 }
 
 // Messages a device sends itself. owner tells them apart from those of a

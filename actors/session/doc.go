@@ -24,7 +24,7 @@
 //	*GetStats (request)  → *Stats{Topics, Devices, Subscribed, Pending, Resubscribes}
 //
 // Sent to devices (protobuf, any member): *msg.Subscribe{self} as a request
-// (and the device is watched), *msg.Unsubscribe{self}.
+// (and a device on another member is watched), *msg.Unsubscribe{self}.
 //
 // Accepted from devices:
 //
@@ -41,8 +41,8 @@
 //	*msg.AlertRaised       an alert of a followed node (ALERT_TRIGGERED or
 //	                       ALERT_RESOLVED), sent to the device's subscribers
 //	*msg.SubscriptionEnded the device stopped: subscribe again
-//	*actor.Terminated      a watched device stopped, was not there, or its
-//	                       member died: subscribe again
+//	*actor.Terminated      a watched (remote) device stopped, was not there,
+//	                       or its member died: subscribe again
 //
 // Events of nodes no topic names are ignored, and readings are passed on in
 // increasing entry order per node (a late event of a device left is
@@ -51,18 +51,24 @@
 //
 // # Subscribing
 //
-// Each attempt asks the Locator where the node's device is now, watches it
-// and sends Subscribe as a request (this actor the sender; no future, which
-// would be a process per attempt); the link's timer gives the attempt up
-// after SubscribeTimeout.
-// A timeout, a dead letter (no such actor there), no owner, a
-// SubscriptionEnded or a Terminated make the session try again after a
-// backoff: ResubscribeMin, doubling with every failure in a row up to
-// ResubscribeMax, for as long as the session lives and a topic names the
-// node. An attempt given up is undone (Unsubscribe) in case the device
-// takes it late. Backoffs are time.AfterFunc timers sending
-// generation-numbered messages to the actor (protoactor's ReceiveTimeout
-// races, #1139).
+// Each attempt asks the Locator where the node's device is now and sends
+// Subscribe as a request (this actor the sender; no future, which would be
+// a process per attempt); the link's timer gives the attempt up after
+// SubscribeTimeout. A device on another member is watched. A local one is
+// not (both ends would hold a watcher entry per subscription, and both
+// already say goodbye: the device sends SubscriptionEnded when it stops or
+// restarts, the session Unsubscribe); instead the session looks it up in
+// the actor system's process registry before asking, and again while the
+// answer is awaited (100 ms after asking, then twice as far apart each
+// time), so that a device gone before or while it is asked costs a
+// backoff rather than SubscribeTimeout.
+// A timeout, no owner, a local device gone, a SubscriptionEnded or a
+// Terminated make the session try again after a backoff: ResubscribeMin,
+// doubling with every failure in a row up to ResubscribeMax, for as long
+// as the session lives and a topic names the node. An attempt given up is
+// undone (Unsubscribe) in case the device takes it late. Backoffs are
+// time.AfterFunc timers sending generation-numbered messages to the actor
+// (protoactor's ReceiveTimeout races, #1139).
 //
 // A member killed outright is noticed through protoactor's remote endpoint:
 // when the connection to it breaks, watchers of its actors get Terminated

@@ -1,6 +1,12 @@
 package session
 
-import "github.com/evaratech/evara/internal/telemetry"
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/evaratech/evara/internal/telemetry"
+)
 
 // Watch sets the nodes a topic covers, replacing whatever it covered
 // before (an empty Nodes keeps the topic with no node). A node named by
@@ -47,4 +53,9 @@ type retryDue struct {
 	owner *session
 	node  telemetry.NodeID
 	gen   uint64
+	// asked is set on a check of an attempt at a local device
+	// (localCheck): the device's process when Subscribe was sent. waited
+	// is the wait that ended, left what remains of SubscribeTimeout.
+	asked        actor.Process
+	waited, left time.Duration
 }

@@ -80,5 +80,5 @@ func Props(opts Options) *actor.Props {
 	}
 	opts = opts.withDefaults()
 	carry := &carryOver{}
-	return actor.PropsFromProducer(func() actor.Actor { return newSession(opts, carry) })
+	return actor.PropsFromProducer(func() actor.Actor { return newSession(&opts, carry) })
 }

@@ -13,7 +13,7 @@ import (
 // session is the actor. Everything below is touched only by Receive and by
 // the continuations protoactor runs on the same mailbox.
 type session struct {
-	opts  Options
+	opts  *Options // the props' copy, shared by every incarnation; read only
 	carry *carryOver
 
 	system *actor.ActorSystem
@@ -22,21 +22,16 @@ type session struct {
 
 	topics map[string][]telemetry.NodeID // topic → its nodes, sorted, without repeats
 	links  map[telemetry.NodeID]*link    // one per node any topic names
-	// byID finds a link by its device's PID id (one per node on any member;
-	// the link's pid says on which): the device each link is asking or
-	// subscribed to.
-	byID map[string]telemetry.NodeID
 
 	resubscribes int64
 }
 
-func newSession(opts Options, carry *carryOver) *session {
+func newSession(opts *Options, carry *carryOver) *session {
 	return &session{
 		opts:   opts,
 		carry:  carry,
 		topics: map[string][]telemetry.NodeID{},
 		links:  map[telemetry.NodeID]*link{},
-		byID:   map[string]telemetry.NodeID{},
 	}
 }
 
@@ -145,7 +140,7 @@ func (s *session) release(c actor.Context, node telemetry.NodeID) {
 	if l.topics--; l.topics > 0 {
 		return
 	}
-	s.leave(c, node, l, leaveUnsubscribe|leaveUnwatch)
+	s.leave(c, l, leaveUnsubscribe|leaveUnwatch)
 	stopTimer(l.timer)
 	delete(s.links, node)
 }
@@ -157,8 +152,8 @@ func (s *session) shutdown(c actor.Context) {
 		return
 	}
 	s.done = true
-	for node, l := range s.links {
-		s.leave(c, node, l, leaveUnsubscribe|leaveUnwatch)
+	for _, l := range s.links {
+		s.leave(c, l, leaveUnsubscribe|leaveUnwatch)
 		stopTimer(l.timer)
 	}
 }

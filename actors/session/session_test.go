@@ -68,11 +68,14 @@ func (s *sink) waitEntries(t *testing.T, node telemetry.NodeID, want ...int64) {
 	}
 }
 
-// locator finds devices under the limiter, unless told otherwise for a node.
+// locator finds devices under the limiter, unless told otherwise for a
+// node. Like cluster.Member.DevicePID, it hands every session the same PID
+// for a node.
 type locator struct {
 	address  string
 	mu       sync.Mutex
 	override map[telemetry.NodeID]*actor.PID
+	pids     map[telemetry.NodeID]*actor.PID
 }
 
 func (l *locator) DevicePID(node telemetry.NodeID) *actor.PID {
@@ -81,7 +84,12 @@ func (l *locator) DevicePID(node telemetry.NodeID) *actor.PID {
 	if pid, ok := l.override[node]; ok {
 		return pid
 	}
-	return actor.NewPID(l.address, limiter.DeviceID(node))
+	pid, ok := l.pids[node]
+	if !ok {
+		pid = actor.NewPID(l.address, limiter.DeviceID(node))
+		l.pids[node] = pid
+	}
+	return pid
 }
 
 func (l *locator) set(node telemetry.NodeID, pid *actor.PID) {
@@ -101,11 +109,11 @@ type env struct {
 // newEnv starts a limiter with a device for each of channels simulated
 // channels (5 entries each) and waits until every device has stored them
 // and is Online.
-func newEnv(t *testing.T, channels int) *env {
+func newEnv(t testing.TB, channels int) *env {
 	t.Helper()
 	h := devicetest.NewHarness(t, sim.Options{Channels: channels, Period: time.Second, History: 5, Seed: 4},
 		writer.Options{FlushInterval: 10 * time.Millisecond})
-	e := &env{Harness: h, sink: &sink{}, loc: &locator{address: h.System.Address(), override: map[telemetry.NodeID]*actor.PID{}}}
+	e := &env{Harness: h, sink: &sink{}, loc: &locator{address: h.System.Address(), override: map[telemetry.NodeID]*actor.PID{}, pids: map[telemetry.NodeID]*actor.PID{}}}
 	var err error
 	e.limiter, err = h.System.Root.SpawnNamed(limiter.Props(limiter.Config{Rate: 100, Burst: 10, Devices: h.Config}), limiter.Name)
 	if err != nil {
@@ -340,9 +348,85 @@ func TestAnUnreachableDeviceIsRetriedUntilItAnswers(t *testing.T) {
 	}
 }
 
+// TestAStoppedLocalDeviceIsAskedAgainWithoutWaitingForTheTimeout: a
+// local device is not watched; one that has stopped is found missing in
+// the process registry before it is asked (no dead letter), and the
+// session retries on its backoff — SubscribeTimeout is an hour here, so no
+// attempt is given up for want of an answer.
+func TestAStoppedLocalDeviceIsAskedAgainWithoutWaitingForTheTimeout(t *testing.T) {
+	e := newEnv(t, 1)
+	node := e.nodes[0]
+	var deadSubscribes atomic.Int64
+	sub := e.System.EventStream.Subscribe(func(ev any) {
+		if d, ok := ev.(*actor.DeadLetterEvent); ok {
+			if _, ok := d.Message.(*msg.Subscribe); ok {
+				deadSubscribes.Add(1)
+			}
+		}
+	})
+	t.Cleanup(func() { e.System.EventStream.Unsubscribe(sub) })
+	e.limiterDo(&limiter.StopDevice{Node: node.ID})
+
+	s := e.spawn(session.Options{SubscribeTimeout: time.Hour, ResubscribeMin: 5 * time.Millisecond, ResubscribeMax: 20 * time.Millisecond})
+	e.System.Root.Send(s, &session.Watch{Topic: nodeTopic(node.ID), Nodes: []telemetry.NodeID{node.ID}})
+	devicetest.Eventually(t, "attempts made again", func() bool {
+		st := e.stats(s)
+		return st.Pending == 1 && st.Resubscribes >= 3
+	})
+	if n := deadSubscribes.Load(); n != 0 {
+		t.Errorf("%d Subscribes sent to the stopped device (dead letters), want none", n)
+	}
+
+	e.limiterDo(&limiter.Start{Nodes: e.nodes})
+	e.waitSubscribed(s, 1)
+	e.sink.waitEntries(t, node.ID, 5)
+}
+
+// TestALocalDeviceThatStopsWithTheSubscribeInItsMailboxIsAskedAgain: an
+// actor that stops drops what waits in its mailbox without a word, and an
+// unwatched device sends no Terminated either. The session's check of the
+// registry while it waits finds the device gone and asks again, well
+// before SubscribeTimeout (an hour here).
+func TestALocalDeviceThatStopsWithTheSubscribeInItsMailboxIsAskedAgain(t *testing.T) {
+	e := newEnv(t, 1)
+	node := e.nodes[0]
+	stopping, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	var heard atomic.Bool
+	dying := e.System.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		switch c.Message().(type) {
+		case *msg.Subscribe:
+			heard.Store(true)
+		case *actor.Stopping:
+			close(stopping)
+			<-release // still in the registry meanwhile
+		}
+	}))
+	e.System.Root.Stop(dying)
+	<-stopping
+
+	e.loc.set(node.ID, dying)
+	s := e.spawn(session.Options{SubscribeTimeout: time.Hour, ResubscribeMin: 5 * time.Millisecond, ResubscribeMax: 20 * time.Millisecond})
+	e.System.Root.Send(s, &session.Watch{Topic: nodeTopic(node.ID), Nodes: []telemetry.NodeID{node.ID}})
+	if st := e.stats(s); st.Pending != 1 || st.Resubscribes != 0 {
+		t.Fatalf("stats %+v: want the one attempt sent to the stopping device", st)
+	}
+	releaseOnce.Do(func() { close(release) })
+	devicetest.Eventually(t, "the attempt made again", func() bool { return e.stats(s).Resubscribes >= 1 })
+	if heard.Load() {
+		t.Error("the stopping device took the Subscribe: the test did not test the lost one")
+	}
+
+	e.loc.set(node.ID, e.device(node.ID))
+	e.waitSubscribed(s, 1)
+	e.sink.waitEntries(t, node.ID, 5)
+}
+
 // TestStoppingTheSessionUnsubscribes: on stop the session unsubscribes
-// from every device. Local devices would drop it anyway (they watch it), so
-// one "device" here is a stand-in that only records what it is told.
+// from every device. Local devices do not watch it, so they drop it only
+// because it does; the one "device" elsewhere is a stand-in that records
+// what it is told.
 func TestStoppingTheSessionUnsubscribes(t *testing.T) {
 	e := newEnv(t, 2)
 	heard := make(chan any, 10)

@@ -19,8 +19,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/evaratech/evara/internal/config"
 )
 
@@ -253,27 +251,25 @@ func (r *benchRecorder) snapshot() benchSnapshot {
 // telemetry event's delay until ctx ends.
 func (r *benchRecorder) session(ctx context.Context, wsURL, token string, topics []string) {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	conn, resp, err := websocket.Dial(dctx, wsURL, &websocket.DialOptions{Subprotocols: []string{token}})
+	conn, err := dialBench(dctx, wsURL, token)
 	cancel()
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
-	}
 	if err != nil {
 		r.failed.Add(1)
 		return
 	}
-	defer func() { _ = conn.CloseNow() }()
-	conn.SetReadLimit(1 << 20)
+	defer func() { _ = conn.close() }()
+	stop := context.AfterFunc(ctx, func() { _ = conn.close() }) // ends the read below
+	defer stop()
 	for _, t := range topics {
 		msg, _ := json.Marshal(map[string]string{"type": "subscribe", "topic": t})
-		if conn.Write(ctx, websocket.MessageText, msg) != nil {
+		if conn.writeText(msg) != nil {
 			r.failed.Add(1)
 			return
 		}
 	}
 	fed := false
 	for {
-		_, raw, err := conn.Read(ctx)
+		raw, err := conn.readMessage(1 << 20)
 		if err != nil {
 			if ctx.Err() == nil {
 				r.closed.Add(1)
@@ -287,8 +283,8 @@ func (r *benchRecorder) session(ctx context.Context, wsURL, token string, topics
 		r.received(len(raw))
 		if bytes.HasPrefix(raw, pingPrefix) {
 			// The member closes a session that misses two pings; a failed
-			// write shows up as the next Read's error.
-			_ = conn.Write(ctx, websocket.MessageText, pongMessage)
+			// write shows up as the next read's error.
+			_ = conn.writeText(pongMessage)
 			continue
 		}
 		n := 0

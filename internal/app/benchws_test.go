@@ -1,9 +1,11 @@
 package app
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"math"
+	"net"
 	"os"
 	"regexp"
 	"slices"
@@ -166,5 +168,47 @@ func TestTelemetryStamps(t *testing.T) {
 		if got := telemetryStamps([]byte(c.frame)); !slices.Equal(got, c.want) {
 			t.Errorf("%s: got %v, want %v", c.frame, got, c.want)
 		}
+	}
+}
+
+// The generator's client joins a fragmented message, skips control
+// frames, refuses a message over its limit, and ends at a close frame.
+func TestBenchConnReadsMessages(t *testing.T) {
+	server, client := net.Pipe()
+	defer func() { _ = server.Close() }()
+	b := &benchConn{conn: client, br: bufio.NewReaderSize(client, benchReadBuffer)}
+	long := strings.Repeat("y", 300)
+	go func() {
+		frame := func(b0 byte, p string) []byte {
+			f := []byte{b0}
+			if len(p) < 126 {
+				f = append(f, byte(len(p)))
+			} else {
+				f = append(f, 126, byte(len(p)>>8), byte(len(p)))
+			}
+			return append(f, p...)
+		}
+		for _, f := range [][]byte{
+			frame(0x81, `{"event":"A"}`),
+			frame(0x01, `{"event":`), frame(0x89, "ping"), frame(0x80, `"B","x":"`+long+`"}`),
+			frame(0x88, "\x03\xe8"),
+		} {
+			if _, err := server.Write(f); err != nil {
+				return
+			}
+		}
+	}()
+	for _, want := range []string{`{"event":"A"}`, `{"event":"B","x":"` + long + `"}`} {
+		got, err := b.readMessage(1 << 20)
+		if err != nil || string(got) != want {
+			t.Fatalf("got %q, %v; want %q", got, err, want)
+		}
+	}
+	if _, err := b.readMessage(1 << 20); !errors.Is(err, errBenchClosed) {
+		t.Fatalf("after the close frame: %v", err)
+	}
+	go func() { _, _ = server.Write(append([]byte{0x81, 126, 0, 200}, strings.Repeat("z", 200)...)) }()
+	if _, err := b.readMessage(100); err == nil || !strings.Contains(err.Error(), "over 100 bytes") {
+		t.Fatalf("a 200-byte message with a limit of 100: %v", err)
 	}
 }

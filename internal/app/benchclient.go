@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -112,8 +113,26 @@ func (b *benchConn) writeText(p []byte) error {
 	return err
 }
 
-// errBenchClosed is the member's close frame.
-var errBenchClosed = errors.New("bench ws: the member closed the connection")
+// benchClosed is the member's close frame.
+type benchClosed struct{ code int }
+
+func (e benchClosed) Error() string {
+	return fmt.Sprintf("bench ws: the member closed the connection (%d)", e.code)
+}
+
+// closeReason names how a session's connection ended: the member's close
+// code, or the error's kind when it just ended.
+func closeReason(err error) string {
+	var bc benchClosed
+	switch {
+	case errors.As(err, &bc):
+		return strconv.Itoa(bc.code)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "EOF"
+	default:
+		return "error"
+	}
+}
 
 // readMessage returns the next data message; it is valid until the next
 // call. Control frames are skipped (a close ends the connection).
@@ -150,7 +169,11 @@ func (b *benchConn) readMessage(limit int) ([]byte, error) {
 		}
 		switch {
 		case op == 0x8:
-			return nil, errBenchClosed
+			code := 1005 // none given
+			if len(b.payload)-start >= 2 {
+				code = int(binary.BigEndian.Uint16(b.payload[start:]))
+			}
+			return nil, benchClosed{code}
 		case op >= 0x8: // ping or pong: nothing to do for the generator
 			b.payload = b.payload[:start]
 		case fin:

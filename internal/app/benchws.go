@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -114,7 +116,7 @@ func benchWS(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		return err
 	}
 	return writeBenchWS(stdout, benchReport{
-		cfg: b, devices: len(devices), ramp: ramp, elapsed: elapsed, snap: snap, ready: rec.ready.Load(), failed: rec.failed.Load(), closed: rec.closed.Load(),
+		cfg: b, devices: len(devices), ramp: ramp, elapsed: elapsed, snap: snap, ready: rec.ready.Load(), failed: rec.failed.Load(), closed: rec.closed.Load(), closes: rec.closeCounts(),
 		before: before, loaded: loaded, after: after, generatorCPU: cpuEnd - cpuStart, floor: floor,
 	})
 }
@@ -169,6 +171,8 @@ func benchDevices(ctx context.Context, client *http.Client, b config.BenchWSCmd)
 // events in one frame, and the loopback floor is a cost per frame.
 type benchRecorder struct {
 	ready, failed, closed atomic.Int64
+	closeMu               sync.Mutex
+	closes                map[string]int64 // closed by the member, by close code or how
 	events                atomic.Int64
 	frames, frameBytes    atomic.Int64 // every frame received, pings included
 	hist                  [histBuckets]atomic.Int64
@@ -213,6 +217,28 @@ func (r *benchRecorder) observe(delayMs int64) {
 			return
 		}
 	}
+}
+
+// closedBy counts a session the member closed, by why.
+func (r *benchRecorder) closedBy(reason string) {
+	r.closed.Add(1)
+	r.closeMu.Lock()
+	defer r.closeMu.Unlock()
+	if r.closes == nil {
+		r.closes = map[string]int64{}
+	}
+	r.closes[reason]++
+}
+
+// closeCounts lists the closes by reason ("4004: 3, EOF: 1"), or "".
+func (r *benchRecorder) closeCounts() string {
+	r.closeMu.Lock()
+	defer r.closeMu.Unlock()
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(r.closes)) {
+		parts = append(parts, fmt.Sprintf("%s: %d", k, r.closes[k]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // reset starts the measurement: what the sessions saw while connecting is
@@ -272,7 +298,7 @@ func (r *benchRecorder) session(ctx context.Context, wsURL, token string, topics
 		raw, err := conn.readMessage(1 << 20)
 		if err != nil {
 			if ctx.Err() == nil {
-				r.closed.Add(1)
+				r.closedBy(closeReason(err))
 			}
 			if !fed {
 				r.failed.Add(1)
@@ -394,6 +420,7 @@ type benchReport struct {
 	ramp, elapsed         time.Duration
 	snap                  benchSnapshot
 	ready, failed, closed int64
+	closes                string // closed by the member, by close code
 	before, loaded, after processFigures
 	// generatorCPU is this process's CPU over the measured window. When the
 	// member runs in this process too (TestBenchWS), it and the member's
@@ -402,11 +429,23 @@ type benchReport struct {
 	floor        loopbackFloor
 }
 
+// parenthesized is " (s)", or "" for "".
+func parenthesized(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
+}
+
 func writeBenchWS(w io.Writer, r benchReport) error {
-	n := float64(r.cfg.Sessions)
+	// Per session of the member's: sessions that failed hold nothing there.
+	n := r.loaded.sessions
+	if n <= 0 {
+		n = float64(r.cfg.Sessions)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	rows := [][2]string{
-		{"sessions", fmt.Sprintf("%d: %d fed, %d failed (connect, subscribe or no reading), %d closed by the member", r.cfg.Sessions, r.ready, r.failed, r.closed)},
+		{"sessions", fmt.Sprintf("%d: %d fed, %d failed (connect, subscribe or no reading), %d closed by the member%s", r.cfg.Sessions, r.ready, r.failed, r.closed, parenthesized(r.closes))},
 		{"member's sessions", fmt.Sprintf("%.0f", r.loaded.sessions)},
 		{"topics per session", fmt.Sprintf("%d of %d devices", r.cfg.Topics, r.devices)},
 		{"ramp-up", r.ramp.Round(time.Millisecond).String()},

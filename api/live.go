@@ -8,6 +8,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/evaratech/evara/api/auth"
 	"github.com/evaratech/evara/api/ws"
 	"github.com/evaratech/evara/internal/telemetry"
 )
@@ -40,15 +41,18 @@ func (s *Server) getWSStats(c *fiber.Ctx) error {
 // identifies a bearer token.
 func (s *Server) wsAuthenticate(ctx context.Context, token string) (ws.Identity, error) {
 	if s.auth == nil {
-		return ws.Identity{}, errors.New("authentication is not configured")
+		return ws.Identity{}, fmt.Errorf("%w: authentication is not configured", ws.ErrUnauthorized)
 	}
 	claims, err := s.auth.Verify(ctx, token)
+	if errors.Is(err, auth.ErrUnauthorized) {
+		return ws.Identity{}, fmt.Errorf("%w: %w", ws.ErrUnauthorized, err)
+	}
 	if err != nil {
-		return ws.Identity{}, err
+		return ws.Identity{}, err // the revocation check could not be made
 	}
 	p, err := s.resolve(ctx, "", claims) // no HTTP request: a WebSocket identified after its upgrade
 	if err != nil {
-		return ws.Identity{}, err
+		return ws.Identity{}, err // the store: the profile could not be read
 	}
 	return ws.Identity{UserID: p.Profile.ID, Scope: p.Scope}, nil
 }

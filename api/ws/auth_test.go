@@ -29,6 +29,9 @@ func TestAuthentication(t *testing.T) {
 		{name: "first message is not auth", first: `{"type":"subscribe","topic":"node:n1"}`, wantClose: CloseUnauthorized},
 		{name: "first message is garbage", first: `hello`, wantClose: CloseUnauthorized},
 		{name: "no auth at all", wantClose: CloseAuthTimeout},
+		// A token that cannot be checked now is not called invalid.
+		{name: "token not checkable", query: "?token=store-down", wantClose: websocket.StatusTryAgainLater},
+		{name: "first-message token not checkable", first: `{"type":"auth","token":"store-down"}`, wantClose: websocket.StatusTryAgainLater},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

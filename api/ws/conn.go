@@ -152,8 +152,13 @@ func (c *conn) open(token string) bool {
 	ctx, cancel := context.WithTimeout(c.s.base, c.s.opts.AuthTimeout)
 	defer cancel()
 	id, err := c.s.opts.Auth(ctx, token)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrUnauthorized):
 		c.requestClose(CloseUnauthorized, "unauthorized")
+		return false
+	case err != nil:
+		c.logger().Warn("websocket token not checked", "err", err)
+		c.requestClose(closeTryLater, "authentication unavailable, reconnect later")
 		return false
 	}
 	c.ident = id

@@ -82,7 +82,8 @@
 //	1007  a text message that is not UTF-8
 //	1009  message too big (over MaxMessageSize; refused from the frame's header)
 //	1011  internal error: a panic in this connection's code (logged with conn_id); reconnect
-//	1013  sessions unavailable (the live-data layer refused to open one); reconnect later
+//	1013  sessions unavailable (the live-data layer refused to open one), or the token could not be
+//	      checked (Authenticate failed without ErrUnauthorized); reconnect later
 //	4000  server shutting down; reconnect (to another replica)
 //	4001  unauthorized: no, invalid or expired token, or a first message that is not auth
 //	4002  auth timeout: no auth message within AuthTimeout

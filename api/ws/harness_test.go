@@ -129,10 +129,15 @@ func (f *fakeSessions) all() []*fakeSession {
 }
 
 // fakeAuth accepts "good-<user>".
+// fakeAuth: good-<user> is user's token; store-down cannot be checked;
+// anything else is refused.
 func fakeAuth(_ context.Context, token string) (Identity, error) {
+	if token == "store-down" {
+		return Identity{}, errors.New("the revocation list timed out")
+	}
 	user, ok := strings.CutPrefix(token, "good-")
 	if !ok {
-		return Identity{}, errors.New("bad token")
+		return Identity{}, fmt.Errorf("%w: bad token", ErrUnauthorized)
 	}
 	return Identity{UserID: user, Scope: "scope-of-" + user}, nil
 }

@@ -24,8 +24,14 @@ type Identity struct {
 	Scope  any
 }
 
-// Authenticate verifies a token. Any error refuses the connection (4001).
+// Authenticate verifies a token. An error wrapping ErrUnauthorized refuses
+// the connection (4001); any other error means the token could not be
+// checked now (a store or the revocation list timed out) and closes it
+// with 1013, try again later: a valid token must not be told it is not.
 type Authenticate func(ctx context.Context, token string) (Identity, error)
+
+// ErrUnauthorized is wrapped by Authenticate's refusals of a token.
+var ErrUnauthorized = errors.New("unauthorized")
 
 // Resolve names the nodes of a topic ("node:<id>", "community:<id>" or
 // "alerts") that id may see. An error wrapping telemetry.ErrNotFound or

@@ -48,9 +48,15 @@ const communityPrefix = "community:"
 // announce sends m to this member's sessions that watch topic.
 func (l *liveSessions) announce(topic string, m any) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	pids := make([]*actor.PID, 0, len(l.watchers[topic]))
 	for s := range l.watchers[topic] {
-		l.system.Root.Send(s.pid, m)
+		pids = append(pids, s.pid)
+	}
+	l.mu.Unlock()
+	// Outside the lock: sending to a thousand sessions need not hold up
+	// Watch and Close of the others.
+	for _, pid := range pids {
+		l.system.Root.Send(pid, m)
 	}
 }
 

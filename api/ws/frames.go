@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/fasthttp/websocket"
+
+	"github.com/evaratech/evara/internal/wsframe"
 )
 
 // The read side parses the client's frames itself (RFC 6455 §5) from
@@ -13,16 +15,6 @@ import (
 // library's reader: an idle connection then needs no goroutine waiting in
 // a read (see poller_linux.go), and no buffer either — a frame cut in two
 // by the network is the only thing kept between reads.
-
-// WebSocket opcodes (RFC 6455 §5.2).
-const (
-	opContinuation = 0x0
-	opText         = 0x1
-	opBinary       = 0x2
-	opClose        = 0x8
-	opPing         = 0x9
-	opPong         = 0xa
-)
 
 // frameError is a client frame that breaks the protocol: the connection is
 // closed with code.
@@ -126,7 +118,7 @@ func (r *frameReader) frame(d []byte, h frameHandler) (int, error) {
 			return 0, errBadLength
 		}
 	}
-	control := op >= opClose
+	control := op >= wsframe.OpClose
 	switch {
 	case control && (!fin || length > 125):
 		return 0, errBadControl
@@ -159,28 +151,28 @@ func unmask(payload, key []byte) {
 // dispatch passes a frame on; it reports false when h stopped.
 func (r *frameReader) dispatch(op byte, fin bool, payload []byte, h frameHandler) (bool, error) {
 	switch op {
-	case opPing:
+	case wsframe.OpPing:
 		h.onPing(payload)
 		return true, nil
-	case opPong:
+	case wsframe.OpPong:
 		return true, nil
-	case opClose:
+	case wsframe.OpClose:
 		code, ok := closeCode(payload)
 		if !ok {
 			return false, errBadClose
 		}
 		return h.onClose(code), nil
-	case opText, opBinary:
+	case wsframe.OpText, wsframe.OpBinary:
 		if r.inMsg {
 			return false, errInterleaved
 		}
 		if fin {
-			return r.deliver(op == opText, payload, h)
+			return r.deliver(op == wsframe.OpText, payload, h)
 		}
-		r.inMsg, r.text = true, op == opText
+		r.inMsg, r.text = true, op == wsframe.OpText
 		r.message = append(r.message[:0], payload...)
 		return true, nil
-	case opContinuation:
+	case wsframe.OpContinuation:
 		if !r.inMsg {
 			return false, errContinuation
 		}

@@ -14,31 +14,13 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+
+	"github.com/evaratech/evara/internal/wsframe"
 )
 
 // clientFrame builds a masked client frame.
 func clientFrame(op byte, fin bool, payload []byte) []byte {
-	b0 := op
-	if fin {
-		b0 |= 0x80
-	}
-	f := []byte{b0}
-	switch n := len(payload); {
-	case n < 126:
-		f = append(f, 0x80|byte(n))
-	case n < 1<<16:
-		f = append(f, 0x80|126, byte(n>>8), byte(n))
-	default:
-		f = append(f, 0x80|127)
-		f = binary.BigEndian.AppendUint64(f, uint64(n))
-	}
-	var key [4]byte
-	_, _ = rand.Read(key[:])
-	f = append(f, key[:]...)
-	for i, p := range payload {
-		f = append(f, p^key[i%4])
-	}
-	return f
+	return wsframe.AppendClient(nil, op, fin, payload)
 }
 
 // recorder is a frameHandler that writes down what it is told.
@@ -60,15 +42,15 @@ func (r *recorder) onClose(code int) bool {
 func TestFrameReaderReassembles(t *testing.T) {
 	long := strings.Repeat("x", 300) // a 16-bit length
 	stream := slices.Concat(
-		clientFrame(opText, true, []byte(`{"type":"pong"}`)),
-		clientFrame(opText, false, []byte(`{"type":`)),
-		clientFrame(opPing, true, []byte("are you there")),
-		clientFrame(opContinuation, false, []byte(`"subscribe",`)),
-		clientFrame(opContinuation, true, []byte(`"topic":"node:n1"}`)),
-		clientFrame(opBinary, true, []byte(long)),
-		clientFrame(opPong, true, nil),
-		clientFrame(opClose, true, websocket.FormatCloseMessage(1000, "bye")),
-		clientFrame(opText, true, []byte("after the close: not read")),
+		clientFrame(wsframe.OpText, true, []byte(`{"type":"pong"}`)),
+		clientFrame(wsframe.OpText, false, []byte(`{"type":`)),
+		clientFrame(wsframe.OpPing, true, []byte("are you there")),
+		clientFrame(wsframe.OpContinuation, false, []byte(`"subscribe",`)),
+		clientFrame(wsframe.OpContinuation, true, []byte(`"topic":"node:n1"}`)),
+		clientFrame(wsframe.OpBinary, true, []byte(long)),
+		clientFrame(wsframe.OpPong, true, nil),
+		clientFrame(wsframe.OpClose, true, websocket.FormatCloseMessage(1000, "bye")),
+		clientFrame(wsframe.OpText, true, []byte("after the close: not read")),
 	)
 	want := []string{`msg {"type":"pong"}`, "ping are you there", `msg {"type":"subscribe","topic":"node:n1"}`, "msg " + long, "close 1000"}
 
@@ -112,24 +94,24 @@ func TestFrameReaderReassembles(t *testing.T) {
 // announced bigger than the limit is refused from its header alone.
 func TestFrameReaderRefuses(t *testing.T) {
 	unmasked := []byte{0x81, 0x02, 'h', 'i'}
-	huge := clientFrame(opText, true, make([]byte, 70000))[:14] // the header only
+	huge := clientFrame(wsframe.OpText, true, make([]byte, 70000))[:14] // the header only
 	for _, c := range []struct {
 		name  string
 		bytes []byte
 		code  int
 	}{
 		{"unmasked", unmasked, websocket.CloseProtocolError},
-		{"reserved bit", append([]byte{0xc1}, clientFrame(opText, true, []byte("x"))[1:]...), websocket.CloseProtocolError},
+		{"reserved bit", append([]byte{0xc1}, clientFrame(wsframe.OpText, true, []byte("x"))[1:]...), websocket.CloseProtocolError},
 		{"unknown opcode", clientFrame(0x3, true, nil), websocket.CloseProtocolError},
-		{"fragmented ping", clientFrame(opPing, false, nil), websocket.CloseProtocolError},
-		{"long ping", clientFrame(opPing, true, make([]byte, 126)), websocket.CloseProtocolError},
-		{"stray continuation", clientFrame(opContinuation, true, []byte("x")), websocket.CloseProtocolError},
-		{"interleaved", slices.Concat(clientFrame(opText, false, []byte("a")), clientFrame(opText, true, []byte("b"))), websocket.CloseProtocolError},
-		{"close with one byte", clientFrame(opClose, true, []byte{3}), websocket.CloseProtocolError},
-		{"close with a reserved code", clientFrame(opClose, true, []byte{0x03, 0xed}) /* 1005 */, websocket.CloseProtocolError},
-		{"text not UTF-8", clientFrame(opText, true, []byte{0xff, 0xfe}), websocket.CloseInvalidFramePayloadData},
+		{"fragmented ping", clientFrame(wsframe.OpPing, false, nil), websocket.CloseProtocolError},
+		{"long ping", clientFrame(wsframe.OpPing, true, make([]byte, 126)), websocket.CloseProtocolError},
+		{"stray continuation", clientFrame(wsframe.OpContinuation, true, []byte("x")), websocket.CloseProtocolError},
+		{"interleaved", slices.Concat(clientFrame(wsframe.OpText, false, []byte("a")), clientFrame(wsframe.OpText, true, []byte("b"))), websocket.CloseProtocolError},
+		{"close with one byte", clientFrame(wsframe.OpClose, true, []byte{3}), websocket.CloseProtocolError},
+		{"close with a reserved code", clientFrame(wsframe.OpClose, true, []byte{0x03, 0xed}) /* 1005 */, websocket.CloseProtocolError},
+		{"text not UTF-8", clientFrame(wsframe.OpText, true, []byte{0xff, 0xfe}), websocket.CloseInvalidFramePayloadData},
 		{"too big", huge, websocket.CloseMessageTooBig},
-		{"too big in fragments", slices.Concat(clientFrame(opText, false, make([]byte, 3000)), clientFrame(opContinuation, true, make([]byte, 3000))), websocket.CloseMessageTooBig},
+		{"too big in fragments", slices.Concat(clientFrame(wsframe.OpText, false, make([]byte, 3000)), clientFrame(wsframe.OpContinuation, true, make([]byte, 3000))), websocket.CloseMessageTooBig},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := frameReader{limit: 4096}
@@ -160,23 +142,23 @@ func TestProtocolOverTCP(t *testing.T) {
 	br := bufio.NewReader(c)
 	_ = c.SetDeadline(time.Now().Add(patience))
 
-	first := clientFrame(opText, false, []byte(`{"type":"subscribe",`))
-	second := clientFrame(opContinuation, true, []byte(`"topic":"node:n1"}`))
+	first := clientFrame(wsframe.OpText, false, []byte(`{"type":"subscribe",`))
+	second := clientFrame(wsframe.OpContinuation, true, []byte(`"topic":"node:n1"}`))
 	write(t, c, first[:5])
 	time.Sleep(20 * time.Millisecond) // two reads on the server's side
 	write(t, c, slices.Concat(first[5:], second))
-	if op, payload := readFrame(t, br); op != opText || !strings.Contains(string(payload), `"subscribed"`) {
+	if op, payload := readFrame(t, br); op != wsframe.OpText || !strings.Contains(string(payload), `"subscribed"`) {
 		t.Fatalf("got opcode %d %q, want subscribed", op, payload)
 	}
 
-	write(t, c, clientFrame(opPing, true, []byte("hello")))
-	if op, payload := readFrame(t, br); op != opPong || string(payload) != "hello" {
+	write(t, c, clientFrame(wsframe.OpPing, true, []byte("hello")))
+	if op, payload := readFrame(t, br); op != wsframe.OpPong || string(payload) != "hello" {
 		t.Fatalf("got opcode %d %q, want the pong", op, payload)
 	}
 
 	write(t, c, []byte{0x81, 0x02, 'h', 'i'}) // unmasked
 	op, payload := readFrame(t, br)
-	if op != opClose || len(payload) < 2 || binary.BigEndian.Uint16(payload) != websocket.CloseProtocolError {
+	if op != wsframe.OpClose || len(payload) < 2 || binary.BigEndian.Uint16(payload) != websocket.CloseProtocolError {
 		t.Fatalf("got opcode %d %q, want close 1002", op, payload)
 	}
 	// What follows a violation is not parsed (not even a close frame): the

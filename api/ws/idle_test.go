@@ -3,7 +3,6 @@ package ws
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/evaratech/evara/internal/wsframe"
 )
 
 // goroutinesRunning counts the goroutines whose stack shows fn.
@@ -186,14 +187,7 @@ func rawDial(addr string) (net.Conn, error) {
 // rawSubscribe sends a subscribe message as a masked text frame and reads
 // the reply frame.
 func rawSubscribe(c net.Conn, topic string) error {
-	payload := []byte(`{"type":"subscribe","topic":"` + topic + `"}`)
-	frame := []byte{0x81, 0x80 | byte(len(payload))}
-	var key [4]byte
-	_, _ = rand.Read(key[:])
-	frame = append(frame, key[:]...)
-	for i, p := range payload {
-		frame = append(frame, p^key[i%4])
-	}
+	frame := clientFrame(wsframe.OpText, true, []byte(`{"type":"subscribe","topic":"`+topic+`"}`))
 	if _, err := c.Write(frame); err != nil {
 		return err
 	}

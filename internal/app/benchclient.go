@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/evaratech/evara/internal/wsframe"
 )
 
 // benchConn is the load generator's WebSocket client: just what a session
@@ -91,25 +93,7 @@ func (b *benchConn) close() error { return b.conn.Close() }
 
 // writeText sends p as one masked text frame.
 func (b *benchConn) writeText(p []byte) error {
-	frame := make([]byte, 0, 14+len(p))
-	frame = append(frame, 0x81) // FIN, text
-	switch n := len(p); {
-	case n < 126:
-		frame = append(frame, 0x80|byte(n))
-	case n < 1<<16:
-		frame = append(frame, 0x80|126)
-		frame = binary.BigEndian.AppendUint16(frame, uint16(n))
-	default:
-		frame = append(frame, 0x80|127)
-		frame = binary.BigEndian.AppendUint64(frame, uint64(n))
-	}
-	var mask [4]byte
-	_, _ = rand.Read(mask[:])
-	frame = append(frame, mask[:]...)
-	for i, c := range p {
-		frame = append(frame, c^mask[i&3])
-	}
-	_, err := b.conn.Write(frame)
+	_, err := b.conn.Write(wsframe.AppendClient(make([]byte, 0, 14+len(p)), wsframe.OpText, true, p))
 	return err
 }
 

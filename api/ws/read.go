@@ -273,10 +273,7 @@ func (c *conn) end() {
 		if c.authTimer != nil {
 			c.authTimer.Stop()
 		}
-		c.finish(c.phase == phaseClosing)
-		if c.polled {
-			c.s.poll.remove(c)
-		}
+		c.finish(c.phase == phaseClosing) // cuts: the poller forgets c
 		c.frames = frameReader{}
 		c.s.stats.connections.Add(-1)
 		if c.detached {
